@@ -1,0 +1,183 @@
+//! Training vocabulary shared by every engine: options, the Adam optimizer's settings and
+//! state, per-call statistics, and the quality metrics (PSNR, SSIM).
+//!
+//! The loss is the mean squared error over the batch and the three channels,
+//! `L = 1/(3B) Σ_s Σ_c (p_sc − t_sc)²`, as in the seed's `train.py` and the PyTorch peers.
+//! (The seed's Metal trainer drops the factor 2 and the 1/3, SPEC §9.9; Adam barely notices.)
+
+mod metrics;
+
+pub use metrics::{mse, psnr_from_mse, ssim};
+
+use crate::{Error, Result};
+
+/// Adam's hyper-parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamConfig {
+    /// Learning rate.
+    pub lr: f32,
+    /// β1 (default 0.9).
+    pub beta1: f32,
+    /// β2 (default 0.999).
+    pub beta2: f32,
+    /// ε (default 1e-8).
+    pub eps: f32,
+    /// Divide the moments by `1 − β^t` (the seed's Metal trainer and PyTorch do; the seed's MLX
+    /// trainer does not: SPEC §9.9). Default true.
+    pub bias_correction: bool,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            bias_correction: true,
+        }
+    }
+}
+
+impl AdamConfig {
+    /// Checks ranges; errors name the CLI option.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 10.0) {
+            return Err(Error::option(
+                "lr",
+                format!("expected a learning rate in (0, 10], got {}", self.lr),
+            ));
+        }
+        for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(b.is_finite() && (0.0..1.0).contains(&b)) {
+                return Err(Error::option(
+                    name,
+                    format!("expected a value in [0, 1), got {b}"),
+                ));
+            }
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return Err(Error::option(
+                "eps",
+                format!("expected a finite value > 0, got {}", self.eps),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The step-size multipliers `(1/(1 − β1^t), 1/(1 − β2^t))` of step `t` (1-based); ones
+    /// without bias correction.
+    pub fn corrections(&self, t: u64) -> (f64, f64) {
+        if !self.bias_correction {
+            return (1.0, 1.0);
+        }
+        let t = t.min(i32::MAX as u64) as i32;
+        (
+            1.0 / (1.0 - (self.beta1 as f64).powi(t)),
+            1.0 / (1.0 - (self.beta2 as f64).powi(t)),
+        )
+    }
+}
+
+/// How an engine trains the loaded model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainOptions {
+    /// Samples per step (pixels drawn uniformly with replacement, fresh each step).
+    pub batch: u32,
+    /// Seed of the counter-based sampler ([`crate::rng`]).
+    pub seed: u64,
+    /// Optimizer settings.
+    pub adam: AdamConfig,
+    /// Train (and evaluate) on these pixel indices only (`train_siren --limit`); all pixels if `None`.
+    pub subset: Option<Vec<u32>>,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            batch: 1 << 14,
+            seed: 0,
+            adam: AdamConfig::default(),
+            subset: None,
+        }
+    }
+}
+
+/// The largest batch an engine is asked to take (2^26 samples).
+pub const MAX_BATCH: u32 = 1 << 26;
+
+impl TrainOptions {
+    /// Checks ranges; errors name the CLI option.
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=MAX_BATCH).contains(&self.batch) {
+            return Err(Error::option(
+                "batch",
+                format!(
+                    "expected 1..={MAX_BATCH} samples per step, got {}",
+                    self.batch
+                ),
+            ));
+        }
+        if let Some(s) = &self.subset {
+            if s.is_empty() {
+                return Err(Error::option(
+                    "limit",
+                    "expected at least one pixel to train on",
+                ));
+            }
+        }
+        self.adam.validate()
+    }
+}
+
+/// What one [`crate::Engine::train`] call did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepStats {
+    /// Optimizer steps taken since the model was first initialised (includes resumed steps).
+    pub step: u64,
+    /// The training loss (batch MSE) of the last step.
+    pub loss: f32,
+    /// Samples processed by this call.
+    pub samples: u64,
+}
+
+/// Adam's state: the step count and the two moments, one per parameter (zero for frozen ones).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdamState {
+    /// Steps taken.
+    pub step: u64,
+    /// First moments.
+    pub m: Vec<f32>,
+    /// Second moments.
+    pub v: Vec<f32>,
+}
+
+impl AdamState {
+    /// A fresh state for `n` parameters.
+    pub fn zeros(n: usize) -> AdamState {
+        AdamState {
+            step: 0,
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+        }
+    }
+}
+
+/// Quality of the model on its loaded target (all pixels, or the subset).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Mean squared error over pixels and channels.
+    pub mse: f64,
+    /// `−10 log10(mse)` in dB.
+    pub psnr_db: f64,
+}
+
+impl Evaluation {
+    /// An evaluation from a mean squared error.
+    pub fn from_mse(mse: f64) -> Evaluation {
+        Evaluation {
+            mse,
+            psnr_db: psnr_from_mse(mse),
+        }
+    }
+}

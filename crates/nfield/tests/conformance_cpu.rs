@@ -1,0 +1,7 @@
+//! The engine conformance suite on the CPU engine (the reference engine).
+
+fn cpu() -> Option<nfield::cpu::CpuEngine> {
+    Some(nfield::cpu::CpuEngine::new())
+}
+
+nfield::engine_conformance_tests!(cpu, nfield::testing::Tolerance::F32_FORWARD);
