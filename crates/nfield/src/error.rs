@@ -80,31 +80,17 @@ pub enum Error {
 impl Error {
     /// An [`Error::Option`] with a formatted message.
     pub fn option(option: &'static str, message: impl Into<String>) -> Self {
-        Error::Option {
-            option,
-            message: message.into(),
-        }
+        Error::Option { option, message: message.into() }
     }
 
     /// An [`Error::Engine`] with a formatted message.
     pub fn engine(engine: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Engine {
-            engine: engine.into(),
-            message: message.into(),
-        }
+        Error::Engine { engine: engine.into(), message: message.into() }
     }
 
     /// An [`Error::Field`] for a file (or `<memory>`).
-    pub fn field(
-        path: impl Into<PathBuf>,
-        field: impl Into<String>,
-        expected: impl Into<String>,
-    ) -> Self {
-        Error::Field {
-            path: path.into(),
-            field: field.into(),
-            expected: expected.into(),
-        }
+    pub fn field(path: impl Into<PathBuf>, field: impl Into<String>, expected: impl Into<String>) -> Self {
+        Error::Field { path: path.into(), field: field.into(), expected: expected.into() }
     }
 }
 

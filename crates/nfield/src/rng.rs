@@ -52,10 +52,7 @@ pub fn philox4x32(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
 /// The four raw 32-bit words for `(seed, stream, step, index)`.
 #[inline]
 pub fn draw(seed: u64, stream: Stream, step: u64, index: u32) -> [u32; 4] {
-    philox4x32(
-        [index, step as u32, (step >> 32) as u32, stream as u32],
-        [seed as u32, (seed >> 32) as u32],
-    )
+    philox4x32([index, step as u32, (step >> 32) as u32, stream as u32], [seed as u32, (seed >> 32) as u32])
 }
 
 /// A uniform integer in `0..n` from one 32-bit word (multiply-shift; bias below `n / 2^32`).
@@ -121,19 +118,10 @@ mod tests {
     // Known-answer vectors of Random123 (kat_vectors, philox4x32_10).
     #[test]
     fn philox_known_answers() {
+        assert_eq!(philox4x32([0; 4], [0; 2]), [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
+        assert_eq!(philox4x32([u32::MAX; 4], [u32::MAX; 2]), [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]);
         assert_eq!(
-            philox4x32([0; 4], [0; 2]),
-            [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]
-        );
-        assert_eq!(
-            philox4x32([u32::MAX; 4], [u32::MAX; 2]),
-            [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]
-        );
-        assert_eq!(
-            philox4x32(
-                [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
-                [0xa4093822, 0x299f31d0]
-            ),
+            philox4x32([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0]),
             [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]
         );
     }
@@ -148,10 +136,7 @@ mod tests {
             hist[(p / 100) as usize] += 1;
         }
         for h in hist {
-            assert!(
-                (9_500..10_500).contains(&h),
-                "bucket count {h} is not near 10000"
-            );
+            assert!((9_500..10_500).contains(&h), "bucket count {h} is not near 10000");
         }
     }
 
@@ -161,10 +146,7 @@ mod tests {
         let mut sorted = picked.clone();
         sorted.sort_unstable();
         assert_eq!(sorted, (0..50).collect::<Vec<_>>());
-        assert_eq!(
-            choose_distinct(1, Stream::EmbeddedSamples, 10, 99).len(),
-            10
-        );
+        assert_eq!(choose_distinct(1, Stream::EmbeddedSamples, 10, 99).len(), 10);
     }
 
     #[test]

@@ -7,9 +7,7 @@
 
 use crate::data::Image;
 use crate::engine::{Engine, InferOptions, Query};
-use crate::model::{
-    Coords, FourierSpec, Growth, HashGridSpec, Model, ModelSpec, OutputActivation, SirenSpec, View,
-};
+use crate::model::{Coords, FourierSpec, Growth, HashGridSpec, Model, ModelSpec, OutputActivation, SirenSpec, View};
 use crate::reference;
 use crate::rng::{self, Stream};
 use crate::train::{AdamConfig, TrainOptions};
@@ -26,31 +24,19 @@ pub struct Tolerance {
 
 impl Tolerance {
     /// f32 engines against the f64 oracle, forward values (DESIGN.md): 1e-5 relative, 1e-6 absolute.
-    pub const F32_FORWARD: Tolerance = Tolerance {
-        rel: 1e-5,
-        abs: 1e-6,
-    };
+    pub const F32_FORWARD: Tolerance = Tolerance { rel: 1e-5, abs: 1e-6 };
     /// f32 engines against the f64 oracle, gradients: 1e-4 relative, with an absolute floor of
     /// 1e-4 × the largest |gradient| of the tensor (see [`Tolerance::scaled`]): gradient entries
     /// are sums of many signed terms and can cancel to values far below f32's relative precision
     /// of the terms.
-    pub const F32_GRADIENT: Tolerance = Tolerance {
-        rel: 1e-4,
-        abs: 1e-4,
-    };
+    pub const F32_GRADIENT: Tolerance = Tolerance { rel: 1e-4, abs: 1e-4 };
     /// bf16 / fp16 tensor-core paths, outputs and gradients (DESIGN.md): 2e-2 relative.
-    pub const HALF: Tolerance = Tolerance {
-        rel: 2e-2,
-        abs: 2e-3,
-    };
+    pub const HALF: Tolerance = Tolerance { rel: 2e-2, abs: 2e-3 };
 
     /// This tolerance with `abs` multiplied by the largest magnitude in `want`.
     pub fn scaled(self, want: &[f64]) -> Tolerance {
         let peak = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        Tolerance {
-            abs: self.abs * peak.max(f64::MIN_POSITIVE),
-            ..self
-        }
+        Tolerance { abs: self.abs * peak.max(f64::MIN_POSITIVE), ..self }
     }
 
     /// Whether one value matches.
@@ -63,49 +49,24 @@ impl Tolerance {
 /// OK / NOT OK, the number of mismatches and the worst one (llm.c's `check_tensor`).
 pub fn compare(name: &str, got: &[f32], want: &[f64], tol: Tolerance) -> Result<(), String> {
     if got.len() != want.len() {
-        return Err(format!(
-            "{name}: length {} vs oracle {}",
-            got.len(),
-            want.len()
-        ));
+        return Err(format!("{name}: length {} vs oracle {}", got.len(), want.len()));
     }
-    let bad: Vec<usize> = (0..got.len())
-        .filter(|&i| !tol.matches(got[i] as f64, want[i]))
-        .collect();
+    let bad: Vec<usize> = (0..got.len()).filter(|&i| !tol.matches(got[i] as f64, want[i])).collect();
     if bad.is_empty() {
         return Ok(());
     }
     let worst = bad.iter().copied().max_by(|&a, &b| {
-        let (ea, eb) = (
-            (got[a] as f64 - want[a]).abs(),
-            (got[b] as f64 - want[b]).abs(),
-        );
+        let (ea, eb) = ((got[a] as f64 - want[a]).abs(), (got[b] as f64 - want[b]).abs());
         ea.total_cmp(&eb)
     });
-    let mut msg = format!(
-        "{name}: {} of {} values outside {tol:?}\n",
-        bad.len(),
-        got.len()
-    );
-    let show: Vec<usize> = (0..got.len().min(5))
-        .chain(bad.iter().copied().take(5))
-        .collect();
+    let mut msg = format!("{name}: {} of {} values outside {tol:?}\n", bad.len(), got.len());
+    let show: Vec<usize> = (0..got.len().min(5)).chain(bad.iter().copied().take(5)).collect();
     for i in show {
-        let ok = if tol.matches(got[i] as f64, want[i]) {
-            "OK"
-        } else {
-            "NOT OK"
-        };
-        msg += &format!(
-            "  [{i:>7}] got {:>14.8e}  oracle {:>14.8e}  {ok}\n",
-            got[i], want[i]
-        );
+        let ok = if tol.matches(got[i] as f64, want[i]) { "OK" } else { "NOT OK" };
+        msg += &format!("  [{i:>7}] got {:>14.8e}  oracle {:>14.8e}  {ok}\n", got[i], want[i]);
     }
     if let Some(w) = worst {
-        msg += &format!(
-            "  worst at [{w}]: |Δ| = {:.3e}",
-            (got[w] as f64 - want[w]).abs()
-        );
+        msg += &format!("  worst at [{w}]: |Δ| = {:.3e}", (got[w] as f64 - want[w]).abs());
     }
     Err(msg)
 }
@@ -118,11 +79,7 @@ pub fn test_image(width: u32, height: u32) -> Image {
             let (u, v) = (i as f32 / width as f32, j as f32 / height as f32);
             rgb.push(0.5 + 0.4 * (6.0 * u + 2.0 * v).sin());
             rgb.push(0.5 + 0.4 * (5.0 * v - 3.0 * u * v).cos());
-            rgb.push(if ((i / 8) + (j / 8)) % 2 == 0 {
-                0.8
-            } else {
-                0.2
-            });
+            rgb.push(if ((i / 8) + (j / 8)) % 2 == 0 { 0.8 } else { 0.2 });
         }
     }
     Image { width, height, rgb }
@@ -130,34 +87,16 @@ pub fn test_image(width: u32, height: u32) -> Image {
 
 /// `n` seeded positions in `[lo, hi]²`, `(n, 2)`.
 pub fn test_points(n: usize, lo: f32, hi: f32, seed: u64) -> Vec<f32> {
-    (0..2 * n as u32)
-        .map(|i| lo + (hi - lo) * rng::unit_f32(rng::draw(seed, Stream::Init, 99, i)[0]))
-        .collect()
+    (0..2 * n as u32).map(|i| lo + (hi - lo) * rng::unit_f32(rng::draw(seed, Stream::Init, 99, i)[0])).collect()
 }
 
 /// Small models of every kind that exercise every code path (non-default widths, ω, trained B,
 /// colliding hash tables, both growth rules and output activations).
 pub fn test_specs() -> Vec<ModelSpec> {
     vec![
-        ModelSpec::Siren(SirenSpec {
-            width: 32,
-            hidden_layers: 3,
-            omega0: 30.0,
-            omega_hidden: 1.0,
-        }),
-        ModelSpec::Siren(SirenSpec {
-            width: 20,
-            hidden_layers: 1,
-            omega0: 12.0,
-            omega_hidden: 2.0,
-        }),
-        ModelSpec::Fourier(FourierSpec {
-            frequencies: 16,
-            sigma: 2.0,
-            width: 24,
-            hidden_layers: 3,
-            train_b: true,
-        }),
+        ModelSpec::Siren(SirenSpec { width: 32, hidden_layers: 3, omega0: 30.0, omega_hidden: 1.0 }),
+        ModelSpec::Siren(SirenSpec { width: 20, hidden_layers: 1, omega0: 12.0, omega_hidden: 2.0 }),
+        ModelSpec::Fourier(FourierSpec { frequencies: 16, sigma: 2.0, width: 24, hidden_layers: 3, train_b: true }),
         ModelSpec::HashGrid(HashGridSpec {
             levels: 8,
             log2_table_size: 8,
@@ -169,9 +108,7 @@ pub fn test_specs() -> Vec<ModelSpec> {
             levels: 4,
             features_per_level: 4,
             log2_table_size: 10,
-            growth: Growth::Geometric {
-                per_level_scale: 2.0,
-            },
+            growth: Growth::Geometric { per_level_scale: 2.0 },
             output: OutputActivation::Linear,
             width: 16,
             hidden_layers: 1,
@@ -196,17 +133,13 @@ pub fn test_model(spec: ModelSpec, seed: u64) -> Model {
 pub fn check_infer_matches_oracle<E: Engine>(engine: &mut E, tol: Tolerance) -> Result<(), String> {
     for (i, spec) in test_specs().into_iter().enumerate() {
         let model = test_model(spec.clone(), 100 + i as u64);
-        engine
-            .load(&model, None, &TrainOptions::default())
-            .map_err(|e| e.to_string())?;
+        engine.load(&model, None, &TrainOptions::default()).map_err(|e| e.to_string())?;
         let (lo, hi) = match model.coords.range {
             crate::model::CoordRange::MinusOneOne => (-1.0, 1.0),
             crate::model::CoordRange::ZeroOne => (0.0, 1.0),
         };
         let points = test_points(333, lo, hi, i as u64);
-        let n = engine
-            .infer(&Query::Points(&points), &InferOptions::default())
-            .map_err(|e| e.to_string())?;
+        let n = engine.infer(&Query::Points(&points), &InferOptions::default()).map_err(|e| e.to_string())?;
         let mut out = vec![0.0; 3 * n];
         engine.read_output(&mut out).map_err(|e| e.to_string())?;
         let want = reference::forward(&spec, &reference::params_f64(&model), &points);
@@ -215,20 +148,9 @@ pub fn check_infer_matches_oracle<E: Engine>(engine: &mut E, tol: Tolerance) -> 
         // A 37×23 grid with the seed's letterbox for a square training image.
         let (w, h) = (37u32, 23u32);
         let view = View::aspect_fit(10, 10, w, h);
-        let coords = Coords {
-            range: model.coords.range,
-            grid: crate::model::PixelGrid::Centers,
-        };
+        let coords = Coords { range: model.coords.range, grid: crate::model::PixelGrid::Centers };
         let n = engine
-            .infer(
-                &Query::Grid {
-                    width: w,
-                    height: h,
-                    coords,
-                    view,
-                },
-                &InferOptions::default(),
-            )
+            .infer(&Query::Grid { width: w, height: h, coords, view }, &InferOptions::default())
             .map_err(|e| e.to_string())?;
         let mut out = vec![0.0; 3 * n];
         engine.read_output(&mut out).map_err(|e| e.to_string())?;
@@ -241,12 +163,7 @@ pub fn check_infer_matches_oracle<E: Engine>(engine: &mut E, tol: Tolerance) -> 
                 want[3 * k..3 * k + 3].fill(0.0);
             }
         }
-        compare(
-            &format!("{} on a letterboxed grid", spec.describe()),
-            &out,
-            &want,
-            tol,
-        )?;
+        compare(&format!("{} on a letterboxed grid", spec.describe()), &out, &want, tol)?;
     }
     Ok(())
 }
@@ -257,38 +174,21 @@ pub fn check_evaluate_and_model<E: Engine>(engine: &mut E) -> Result<(), String>
     let image = test_image(45, 31);
     for (i, spec) in test_specs().into_iter().enumerate() {
         let model = test_model(spec.clone(), 200 + i as u64);
-        engine
-            .load(&model, Some(&image), &TrainOptions::default())
-            .map_err(|e| e.to_string())?;
+        engine.load(&model, Some(&image), &TrainOptions::default()).map_err(|e| e.to_string())?;
         let back = engine.model().map_err(|e| e.to_string())?;
         if back.params != model.params {
-            return Err(format!(
-                "{}: model() differs from the loaded parameters",
-                spec.describe()
-            ));
+            return Err(format!("{}: model() differs from the loaded parameters", spec.describe()));
         }
         let eval = engine.evaluate().map_err(|e| e.to_string())?;
         let n = image.pixel_count();
         let mut pos = vec![0.0; 2 * n];
         let mut inside = vec![false; n];
-        crate::model::grid_positions(
-            model.coords,
-            View::FULL,
-            image.width,
-            image.height,
-            &mut pos,
-            &mut inside,
-        );
+        crate::model::grid_positions(model.coords, View::FULL, image.width, image.height, &mut pos, &mut inside);
         let pred = reference::forward(&spec, &reference::params_f64(&model), &pos);
         let target: Vec<f64> = image.rgb.iter().map(|&v| v as f64).collect();
         let mse = reference::loss::mse(&pred, &target);
         if (eval.mse - mse).abs() > 1e-5 * mse + 1e-9 {
-            return Err(format!(
-                "{}: evaluate() mse {} vs oracle {}",
-                spec.describe(),
-                eval.mse,
-                mse
-            ));
+            return Err(format!("{}: evaluate() mse {} vs oracle {}", spec.describe(), eval.mse, mse));
         }
     }
     Ok(())
@@ -296,36 +196,16 @@ pub fn check_evaluate_and_model<E: Engine>(engine: &mut E) -> Result<(), String>
 
 /// Conformance: training an engine and the CPU engine with the same seed, recipe and steps ends
 /// within `bound_db` dB of PSNR, for every model kind, and both improve on the initial model.
-pub fn check_training_matches_cpu<E: Engine>(
-    engine: &mut E,
-    steps: u32,
-    bound_db: f64,
-) -> Result<(), String> {
+pub fn check_training_matches_cpu<E: Engine>(engine: &mut E, steps: u32, bound_db: f64) -> Result<(), String> {
     let image = test_image(48, 40);
     for (i, spec) in test_specs().into_iter().enumerate() {
         let model = Model::new(spec.clone(), 300 + i as u64).map_err(|e| e.to_string())?;
-        let lr = if matches!(spec, ModelSpec::HashGrid(_)) {
-            1e-2
-        } else {
-            2e-3
-        };
-        let opts = TrainOptions {
-            batch: 1000,
-            seed: 7,
-            adam: AdamConfig {
-                lr,
-                ..Default::default()
-            },
-            subset: None,
-        };
+        let lr = if matches!(spec, ModelSpec::HashGrid(_)) { 1e-2 } else { 2e-3 };
+        let opts = TrainOptions { batch: 1000, seed: 7, adam: AdamConfig { lr, ..Default::default() }, subset: None };
         let mut cpu = crate::cpu::CpuEngine::new();
         let mut psnr = [0.0; 2];
-        for (k, e) in [engine as &mut dyn Engine, &mut cpu as &mut dyn Engine]
-            .into_iter()
-            .enumerate()
-        {
-            e.load(&model, Some(&image), &opts)
-                .map_err(|e| e.to_string())?;
+        for (k, e) in [engine as &mut dyn Engine, &mut cpu as &mut dyn Engine].into_iter().enumerate() {
+            e.load(&model, Some(&image), &opts).map_err(|e| e.to_string())?;
             let before = e.evaluate().map_err(|e| e.to_string())?.psnr_db;
             e.train(steps).map_err(|e| e.to_string())?;
             psnr[k] = e.evaluate().map_err(|e| e.to_string())?.psnr_db;
@@ -357,53 +237,25 @@ pub fn check_resume_is_exact<E: Engine>(make: impl Fn() -> E) -> Result<(), Stri
     let image = test_image(24, 20);
     let spec = test_specs().swap_remove(0);
     let model = Model::new(spec, 5).map_err(|e| e.to_string())?;
-    let opts = TrainOptions {
-        batch: 300,
-        seed: 3,
-        ..Default::default()
-    };
+    let opts = TrainOptions { batch: 300, seed: 3, ..Default::default() };
     let mut straight = make();
-    straight
-        .load(&model, Some(&image), &opts)
-        .map_err(|e| e.to_string())?;
+    straight.load(&model, Some(&image), &opts).map_err(|e| e.to_string())?;
     straight.train(10).map_err(|e| e.to_string())?;
     let mut first = make();
-    first
-        .load(&model, Some(&image), &opts)
-        .map_err(|e| e.to_string())?;
+    first.load(&model, Some(&image), &opts).map_err(|e| e.to_string())?;
     first.train(4).map_err(|e| e.to_string())?;
-    let (mid, state) = (
-        first.model().map_err(|e| e.to_string())?,
-        first.optimizer_state().map_err(|e| e.to_string())?,
-    );
+    let (mid, state) = (first.model().map_err(|e| e.to_string())?, first.optimizer_state().map_err(|e| e.to_string())?);
     let mut second = make();
-    second
-        .load(&mid, Some(&image), &opts)
-        .map_err(|e| e.to_string())?;
-    second
-        .set_optimizer_state(&state)
-        .map_err(|e| e.to_string())?;
+    second.load(&mid, Some(&image), &opts).map_err(|e| e.to_string())?;
+    second.set_optimizer_state(&state).map_err(|e| e.to_string())?;
     let stats = second.train(6).map_err(|e| e.to_string())?;
     if stats.step != 10 {
-        return Err(format!(
-            "resumed run reports step {} after 4 + 6 steps",
-            stats.step
-        ));
+        return Err(format!("resumed run reports step {} after 4 + 6 steps", stats.step));
     }
-    let (a, b) = (
-        straight.model().map_err(|e| e.to_string())?,
-        second.model().map_err(|e| e.to_string())?,
-    );
+    let (a, b) = (straight.model().map_err(|e| e.to_string())?, second.model().map_err(|e| e.to_string())?);
     if a.params != b.params {
-        let diff = a
-            .params
-            .iter()
-            .zip(&b.params)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f32, f32::max);
-        return Err(format!(
-            "resumed parameters differ from an uninterrupted run (max |Δ| {diff:e})"
-        ));
+        let diff = a.params.iter().zip(&b.params).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        return Err(format!("resumed parameters differ from an uninterrupted run (max |Δ| {diff:e})"));
     }
     Ok(())
 }
@@ -411,19 +263,14 @@ pub fn check_resume_is_exact<E: Engine>(make: impl Fn() -> E) -> Result<(), Stri
 /// Conformance: misuse gives errors, not panics.
 pub fn check_errors<E: Engine>(engine: &mut E) -> Result<(), String> {
     let model = test_model(test_specs().swap_remove(0), 1);
-    engine
-        .load(&model, None, &TrainOptions::default())
-        .map_err(|e| e.to_string())?;
+    engine.load(&model, None, &TrainOptions::default()).map_err(|e| e.to_string())?;
     if engine.train(1).is_ok() {
         return Err("train() without a target succeeded".into());
     }
     if engine.evaluate().is_ok() {
         return Err("evaluate() without a target succeeded".into());
     }
-    if engine
-        .set_optimizer_state(&crate::train::AdamState::zeros(3))
-        .is_ok()
-    {
+    if engine.set_optimizer_state(&crate::train::AdamState::zeros(3)).is_ok() {
         return Err("an optimizer state of the wrong length was accepted".into());
     }
     let mut bad = model.clone();
@@ -467,9 +314,7 @@ macro_rules! engine_conformance_tests {
             if $make().is_none() {
                 return;
             }
-            if let Err(msg) =
-                $crate::testing::check_resume_is_exact(|| $make().expect("the device disappeared"))
-            {
+            if let Err(msg) = $crate::testing::check_resume_is_exact(|| $make().expect("the device disappeared")) {
                 panic!("{msg}");
             }
         }

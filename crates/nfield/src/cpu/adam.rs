@@ -22,13 +22,7 @@ pub fn step(
     frozen: Range<usize>,
 ) {
     let (c1, c2) = cfg.corrections(t);
-    let k = Constants {
-        b1: cfg.beta1,
-        b2: cfg.beta2,
-        step: (cfg.lr as f64 * c1) as f32,
-        c2: c2 as f32,
-        eps: cfg.eps,
-    };
+    let k = Constants { b1: cfg.beta1, b2: cfg.beta2, step: (cfg.lr as f64 * c1) as f32, c2: c2 as f32, eps: cfg.eps };
     params
         .par_chunks_mut(BLOCK)
         .zip(grad.par_chunks_mut(BLOCK))
@@ -79,13 +73,7 @@ simd_entry! {
 }
 
 #[inline(always)]
-fn update_block_impl<const FMA: bool>(
-    k: &Constants,
-    p: &mut [f32],
-    g: &mut [f32],
-    m: &mut [f32],
-    v: &mut [f32],
-) {
+fn update_block_impl<const FMA: bool>(k: &Constants, p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]) {
     let n = p.len().min(g.len()).min(m.len()).min(v.len());
     let (p, g, m, v) = (&mut p[..n], &mut g[..n], &mut m[..n], &mut v[..n]);
     for i in 0..n {

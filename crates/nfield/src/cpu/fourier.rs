@@ -1,7 +1,7 @@
 //! Fourier features on a chunk.
 //!
-//! `pos`: `(CHUNK, 2)` sample-major; `b`: `(2, m)` row-major; `out`: `(2m, CHUNK)` feature-major,
-//! rows `0..m` = `sin(2π x·B)`, rows `m..2m` = `cos(2π x·B)`.
+//! `pos`: `(CHUNK, 2)`; `b`: `(2, m)` row-major; `out`: `(CHUNK, 2m)` sample-major, columns
+//! `0..m` = `sin(2π x·B)`, columns `m..2m` = `cos(2π x·B)`.
 
 use super::mlp::CHUNK;
 use super::sincos::sincos;
@@ -10,16 +10,14 @@ use std::f32::consts::TAU;
 /// Forward: the `2m` features of every sample of the chunk.
 #[inline(always)]
 pub fn forward_chunk<const FMA: bool>(b: &[f32], m: usize, pos: &[f32], out: &mut [f32]) {
-    let (xs, ys) = split_positions(pos);
-    for j in 0..m {
-        let (b0, b1) = (b[j], b[m + j]);
-        let (sin_row, cos_row) = out.split_at_mut(m * CHUNK);
-        let sin_row = &mut sin_row[j * CHUNK..(j + 1) * CHUNK];
-        let cos_row = &mut cos_row[j * CHUNK..(j + 1) * CHUNK];
-        for s in 0..CHUNK {
-            let (sv, cv) = sincos::<FMA>(phase(xs[s], ys[s], b0, b1));
-            sin_row[s] = sv;
-            cos_row[s] = cv;
+    let (b0, b1) = b.split_at(m);
+    for s in 0..CHUNK {
+        let (x, y) = (pos[2 * s], pos[2 * s + 1]);
+        let (sin_part, cos_part) = out[s * 2 * m..(s + 1) * 2 * m].split_at_mut(m);
+        for j in 0..m {
+            let (sv, cv) = sincos::<FMA>(phase(x, y, b0[j], b1[j]));
+            sin_part[j] = sv;
+            cos_part[j] = cv;
         }
     }
 }
@@ -36,31 +34,19 @@ fn phase(x: f32, y: f32, b0: f32, b1: f32) -> f32 {
 }
 
 /// Backward: adds ∂L/∂B `(2, m)` into `db`, from the forward's `features` and ∂L/∂features
-/// `d_features` (both `(2m, CHUNK)`).
+/// `d_features` (both `(CHUNK, 2m)`).
 #[inline(always)]
 pub fn backward_chunk(m: usize, pos: &[f32], features: &[f32], d_features: &[f32], db: &mut [f32]) {
-    let (xs, ys) = split_positions(pos);
-    for j in 0..m {
-        let (mut gx, mut gy) = (0.0f32, 0.0f32);
-        for s in 0..CHUNK {
-            // d sin p = cos p dp, d cos p = −sin p dp
-            let dp = features[(m + j) * CHUNK + s] * d_features[j * CHUNK + s]
-                - features[j * CHUNK + s] * d_features[(m + j) * CHUNK + s];
-            gx += dp * xs[s];
-            gy += dp * ys[s];
-        }
-        db[j] += TAU * gx;
-        db[m + j] += TAU * gy;
-    }
-}
-
-/// Splits `(CHUNK, 2)` positions into x and y columns.
-#[inline(always)]
-fn split_positions(pos: &[f32]) -> ([f32; CHUNK], [f32; CHUNK]) {
-    let (mut xs, mut ys) = ([0.0f32; CHUNK], [0.0f32; CHUNK]);
+    let (db0, db1) = db.split_at_mut(m);
     for s in 0..CHUNK {
-        xs[s] = pos[2 * s];
-        ys[s] = pos[2 * s + 1];
+        let (x, y) = (TAU * pos[2 * s], TAU * pos[2 * s + 1]);
+        let f = &features[s * 2 * m..(s + 1) * 2 * m];
+        let d = &d_features[s * 2 * m..(s + 1) * 2 * m];
+        for j in 0..m {
+            // d sin p = cos p dp, d cos p = −sin p dp, dp/dB[r][j] = 2π x_r
+            let dp = f[m + j] * d[j] - f[j] * d[m + j];
+            db0[j] += dp * x;
+            db1[j] += dp * y;
+        }
     }
-    (xs, ys)
 }

@@ -3,7 +3,7 @@
 //! and samples are added in batch order: the result is deterministic).
 //!
 //! `pos`: `(CHUNK, 2)` sample-major in [0, 1]; `table`: `(L, T, F)` C-order;
-//! encoding: `(L·F, CHUNK)` feature-major (row `l·F + f`).
+//! encoding: `(CHUNK, L·F)` sample-major (column `l·F + f`).
 
 use super::mlp::CHUNK;
 use crate::model::{HashGridEncoding, hash_index};
@@ -19,18 +19,12 @@ pub fn corners(enc: &HashGridEncoding, l: usize, x: f32, y: f32) -> [(usize, f32
     let (cx, cy) = (fx as i32, fy as i32);
     let level_base = l * enc.table_size as usize;
     let at = |dx: i32, dy: i32| {
-        (level_base + hash_index(cx.wrapping_add(dx), cy.wrapping_add(dy), enc.table_size) as usize)
-            * enc.features
+        (level_base + hash_index(cx.wrapping_add(dx), cy.wrapping_add(dy), enc.table_size) as usize) * enc.features
     };
-    [
-        (at(0, 0), (1.0 - tx) * (1.0 - ty)),
-        (at(0, 1), (1.0 - tx) * ty),
-        (at(1, 0), tx * (1.0 - ty)),
-        (at(1, 1), tx * ty),
-    ]
+    [(at(0, 0), (1.0 - tx) * (1.0 - ty)), (at(0, 1), (1.0 - tx) * ty), (at(1, 0), tx * (1.0 - ty)), (at(1, 1), tx * ty)]
 }
 
-/// Encodes the chunk's samples into `out` `(L·F, CHUNK)`.
+/// Encodes the chunk's samples into `out` `(CHUNK, L·F)`.
 pub fn encode_chunk(enc: &HashGridEncoding, table: &[f32], pos: &[f32], out: &mut [f32]) {
     let f = enc.features;
     for s in 0..CHUNK {
@@ -39,15 +33,15 @@ pub fn encode_chunk(enc: &HashGridEncoding, table: &[f32], pos: &[f32], out: &mu
             let cs = corners(enc, l, x, y);
             for k in 0..f {
                 let v = cs.iter().map(|&(base, w)| w * table[base + k]).sum::<f32>();
-                out[(l * f + k) * CHUNK + s] = v;
+                out[s * enc.levels * f + l * f + k] = v;
             }
         }
     }
 }
 
 /// Adds level `l`'s table gradient into `grad_level` (`T × F`, the level's own part of the
-/// table gradient) from the positions and encoding gradients of `valid` samples of every chunk.
-/// `positions`: `(chunks, CHUNK, 2)`; `d_enc`: `(chunks, L·F, CHUNK)`.
+/// table gradient) from the first `valid` samples' positions `(B, 2)` and encoding gradients
+/// `d_enc` `(B, L·F)`.
 pub fn scatter_level(
     enc: &HashGridEncoding,
     l: usize,
@@ -60,12 +54,11 @@ pub fn scatter_level(
     let width = enc.levels * f;
     let level_base = l * enc.table_size as usize * f;
     for s in 0..valid {
-        let (chunk, lane) = (s / CHUNK, s % CHUNK);
         let (x, y) = (positions[2 * s], positions[2 * s + 1]);
-        let g = &d_enc[chunk * width * CHUNK..(chunk + 1) * width * CHUNK];
+        let g = &d_enc[s * width + l * f..s * width + (l + 1) * f];
         for (base, w) in corners(enc, l, x, y) {
             for k in 0..f {
-                grad_level[base - level_base + k] += w * g[(l * f + k) * CHUNK + lane];
+                grad_level[base - level_base + k] += w * g[k];
             }
         }
     }

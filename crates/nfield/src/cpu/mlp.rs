@@ -1,90 +1,149 @@
-//! The MLP on a chunk of [`CHUNK`] samples: a register-blocked matrix kernel, forward with the
-//! activation fused into the epilogue, and backward (deltas and weight gradients).
+//! The MLP on a chunk of [`CHUNK`] samples: a register-blocked matrix kernel, the forward pass,
+//! and the backward pass (deltas and weight gradients).
 //!
-//! Layout contract: inside a chunk every activation is *feature-major*, `(features, CHUNK)`
-//! row-major, so the sample index is the contiguous, vectorised one. Weights are the model's
-//! `W (out × in)` row-major; the backward pass also needs `Wᵀ (in × out)`, which the engine
-//! refreshes once per step ([`transpose_weights`]).
+//! Layout contract: inside a chunk every activation is *sample-major*, `(CHUNK, features)`
+//! row-major, so the feature index is the contiguous, vectorised one and no pass needs a
+//! transpose: forward `Z = A·Wᵀ`, backward `dA = dZ·W`, and `dW = dZᵀ·A` (the kernel reads its
+//! broadcast operand with arbitrary strides). Weights are the model's `W (out × in)` row-major;
+//! the forward also needs `Wᵀ (in × out)`, refreshed once per step by [`transpose_weights`].
 
 use super::simd::madd;
 use super::sincos::sincos;
 use crate::model::{Activation, MlpSpec, ParamLayout};
 
 /// Samples per chunk: the unit of work of one thread, sized so that one layer's activations
-/// (64 features × 64 samples × 4 B = 16 KB) and its weights stay in L1.
+/// (64 samples × 64 features × 4 B = 16 KB) and its weights stay in L1.
 pub const CHUNK: usize = 64;
 
-const ROWS: usize = 4;
+const ROWS: usize = 6;
 const COLS: usize = 16;
 
-/// `out (rows × cols) [+]= m (rows × kk) · x (kk × cols)`, all row-major with leading
-/// dimensions `ldm`, `ldx`, `ldo`. Register-blocked 4 × 16; tails run in scalar loops.
+/// The broadcast operand of [`gemm`]: element `(r, k)` is at `data[r·row_stride + k·k_stride]`.
+#[derive(Clone, Copy)]
+pub struct Strided<'a> {
+    /// The values.
+    pub data: &'a [f32],
+    /// Distance between rows.
+    pub row_stride: usize,
+    /// Distance between consecutive k.
+    pub k_stride: usize,
+}
+
+/// `out (rows × cols, leading dimension ldo) [+]= m (rows × kk) · x (kk × cols, ldx)`.
+///
+/// `m` is read one scalar at a time (broadcast) with any strides; `x` rows are contiguous and
+/// vectorised. Register-blocked 4 × 16; column tails run in scalar loops.
 #[inline(always)]
 pub fn gemm<const FMA: bool>(
     rows: usize,
     cols: usize,
     kk: usize,
-    m: &[f32],
-    ldm: usize,
+    m: Strided<'_>,
     x: &[f32],
     ldx: usize,
     out: &mut [f32],
     ldo: usize,
     accumulate: bool,
 ) {
-    let mut r0 = 0;
-    while r0 + ROWS <= rows {
-        gemm_rows::<FMA, ROWS>(r0, cols, kk, m, ldm, x, ldx, out, ldo, accumulate);
-        r0 += ROWS;
+    if rows == 0 || cols == 0 {
+        return;
     }
-    while r0 < rows {
-        gemm_rows::<FMA, 1>(r0, cols, kk, m, ldm, x, ldx, out, ldo, accumulate);
-        r0 += 1;
-    }
-}
-
-#[inline(always)]
-fn gemm_rows<const FMA: bool, const R: usize>(
-    r0: usize,
-    cols: usize,
-    kk: usize,
-    m: &[f32],
-    ldm: usize,
-    x: &[f32],
-    ldx: usize,
-    out: &mut [f32],
-    ldo: usize,
-    accumulate: bool,
-) {
+    // Every index below is bounded by these extents; checking them once lets the loops run
+    // without per-element bounds checks.
+    let m_end = (rows - 1) * m.row_stride + kk.saturating_sub(1) * m.k_stride + 1;
+    assert!(kk == 0 || m.data.len() >= m_end, "gemm: m too short");
+    assert!(kk == 0 || x.len() >= (kk - 1) * ldx + cols, "gemm: x too short");
+    assert!(out.len() >= (rows - 1) * ldo + cols, "gemm: out too short");
+    // Column panels outermost: a 16-column panel of `x` (kk × 64 B) stays in L1 while every
+    // row block streams past it.
     let mut c0 = 0;
     while c0 + COLS <= cols {
-        let mut acc = [[0.0f32; COLS]; R];
-        if accumulate {
-            for r in 0..R {
-                acc[r].copy_from_slice(&out[(r0 + r) * ldo + c0..(r0 + r) * ldo + c0 + COLS]);
-            }
+        let mut r0 = 0;
+        while r0 + ROWS <= rows {
+            gemm_block::<FMA, ROWS>(r0, c0, kk, m, x, ldx, out, ldo, accumulate);
+            r0 += ROWS;
         }
-        for k in 0..kk {
-            let xr = &x[k * ldx + c0..k * ldx + c0 + COLS];
-            for r in 0..R {
-                let w = m[(r0 + r) * ldm + k];
-                for c in 0..COLS {
-                    acc[r][c] = madd::<FMA>(w, xr[c], acc[r][c]);
-                }
-            }
+        while r0 + 4 <= rows {
+            gemm_block::<FMA, 4>(r0, c0, kk, m, x, ldx, out, ldo, accumulate);
+            r0 += 4;
         }
-        for r in 0..R {
-            out[(r0 + r) * ldo + c0..(r0 + r) * ldo + c0 + COLS].copy_from_slice(&acc[r]);
+        while r0 < rows {
+            gemm_block::<FMA, 1>(r0, c0, kk, m, x, ldx, out, ldo, accumulate);
+            r0 += 1;
         }
         c0 += COLS;
     }
-    for r in r0..r0 + R {
+    for r in 0..rows {
         for c in c0..cols {
             let mut acc = if accumulate { out[r * ldo + c] } else { 0.0 };
             for k in 0..kk {
-                acc = madd::<FMA>(m[r * ldm + k], x[k * ldx + c], acc);
+                acc = madd::<FMA>(m.data[r * m.row_stride + k * m.k_stride], x[k * ldx + c], acc);
             }
             out[r * ldo + c] = acc;
+        }
+    }
+}
+
+/// One `R × 16` block of [`gemm`] at row `r0`, column `c0`, accumulated in registers.
+#[inline(always)]
+fn gemm_block<const FMA: bool, const R: usize>(
+    r0: usize,
+    c0: usize,
+    kk: usize,
+    m: Strided<'_>,
+    x: &[f32],
+    ldx: usize,
+    out: &mut [f32],
+    ldo: usize,
+    accumulate: bool,
+) {
+    let (rs, ks) = (m.row_stride, m.k_stride);
+    let mut acc = [[0.0f32; COLS]; R];
+    if accumulate {
+        for r in 0..R {
+            acc[r].copy_from_slice(&out[(r0 + r) * ldo + c0..(r0 + r) * ldo + c0 + COLS]);
+        }
+    }
+    for k in 0..kk {
+        // SAFETY: k < kk and c0 + COLS ≤ cols, so the row lies within the extent asserted in
+        // `gemm`.
+        let xr = unsafe { x.get_unchecked(k * ldx + c0..k * ldx + c0 + COLS) };
+        for r in 0..R {
+            // SAFETY: r0 + r < rows and k < kk: within `m_end` asserted in `gemm`.
+            let w = unsafe { *m.data.get_unchecked((r0 + r) * rs + k * ks) };
+            for c in 0..COLS {
+                acc[r][c] = madd::<FMA>(w, xr[c], acc[r][c]);
+            }
+        }
+    }
+    for r in 0..R {
+        out[(r0 + r) * ldo + c0..(r0 + r) * ldo + c0 + COLS].copy_from_slice(&acc[r]);
+    }
+}
+
+/// `out[r][c] = b[c] + Σ_k a[r][k] · w[c][k]` for few output columns (the 3 colours): dot
+/// products vectorised along k. `a`: `(rows, kk)`, `w`: `(cols, kk)`, both row-major.
+#[inline(always)]
+fn gemm_dot<const FMA: bool>(rows: usize, cols: usize, kk: usize, a: &[f32], w: &[f32], b: &[f32], out: &mut [f32]) {
+    const LANES: usize = 8;
+    for r in 0..rows {
+        let ar = &a[r * kk..(r + 1) * kk];
+        for c in 0..cols {
+            let wc = &w[c * kk..(c + 1) * kk];
+            let mut acc = [0.0f32; LANES];
+            let mut k = 0;
+            while k + LANES <= kk {
+                for l in 0..LANES {
+                    acc[l] = madd::<FMA>(ar[k + l], wc[k + l], acc[l]);
+                }
+                k += LANES;
+            }
+            let mut sum = b[c] + acc.iter().sum::<f32>();
+            while k < kk {
+                sum = madd::<FMA>(ar[k], wc[k], sum);
+                k += 1;
+            }
+            out[r * cols + c] = sum;
         }
     }
 }
@@ -98,7 +157,7 @@ pub struct MlpPlan {
     pub max_width: usize,
     /// Floats of activation scratch per chunk (all layer outputs).
     pub act_len: usize,
-    /// Offsets of `Wᵀ` in the transposed-weights buffer, and its length.
+    /// Length of the transposed-weights buffer.
     pub wt_len: usize,
 }
 
@@ -117,7 +176,7 @@ pub struct LayerPlan {
     pub biases: usize,
     /// Offset of `Wᵀ` in the transposed-weights buffer.
     pub wt: usize,
-    /// Offset of this layer's output in the activation scratch.
+    /// Offset of this layer's output `(CHUNK, out)` in the activation scratch.
     pub act: usize,
 }
 
@@ -144,12 +203,7 @@ impl MlpPlan {
                 p
             })
             .collect();
-        MlpPlan {
-            layers,
-            max_width: mlp.max_width(),
-            act_len: act,
-            wt_len: wt,
-        }
+        MlpPlan { layers, max_width: mlp.max_width(), act_len: act, wt_len: wt }
     }
 
     /// Width of the network's input.
@@ -157,30 +211,30 @@ impl MlpPlan {
         self.layers[0].inputs
     }
 
-    /// Offset of the network output in the activation scratch.
+    /// Offset of the network output `(CHUNK, 3)` in the activation scratch.
     pub fn output_offset(&self) -> usize {
         self.layers[self.layers.len() - 1].act
     }
 }
 
-/// Scratch for one chunk: every layer's output and activation derivative, two delta rows and a
-/// transpose buffer. Allocated once per slice at load time.
+/// Scratch for one chunk: every layer's output and activation derivative, and two delta
+/// buffers. Allocated once per slice at load time.
 #[derive(Clone, Debug)]
 pub struct ChunkScratch {
-    /// Layer outputs, `(out_l, CHUNK)` at `plan.layers[l].act`.
+    /// Layer outputs, `(CHUNK, out_l)` at `plan.layers[l].act`.
     pub acts: Vec<f32>,
     /// `act'(z)` of the hidden layers at the same offsets (sine: `ω cos(ω z)`, ReLU: 0 or 1).
     pub derivs: Vec<f32>,
-    /// Delta of the current layer, `(max_width, CHUNK)`.
+    /// ∂L/∂z of the current layer, `(CHUNK, out)`.
     pub delta: Vec<f32>,
-    /// Delta of the layer below.
+    /// ∂L/∂z of the layer below.
     pub delta_prev: Vec<f32>,
-    /// A layer input transposed to `(CHUNK, in)`.
-    pub transposed: Vec<f32>,
+    /// ∂L/∂Wᵀ of a layer with few inputs, `(in, out)` with `in < 16`.
+    pub wgrad_t: Vec<f32>,
 }
 
 impl ChunkScratch {
-    /// Scratch for a plan with encodings of width `input_dim`.
+    /// Scratch for a plan.
     pub fn new(plan: &MlpPlan) -> ChunkScratch {
         let w = plan.max_width.max(plan.input_dim());
         ChunkScratch {
@@ -188,7 +242,7 @@ impl ChunkScratch {
             derivs: vec![0.0; plan.act_len],
             delta: vec![0.0; w * CHUNK],
             delta_prev: vec![0.0; w * CHUNK],
-            transposed: vec![0.0; w * CHUNK],
+            wgrad_t: vec![0.0; COLS * w],
         }
     }
 }
@@ -205,12 +259,13 @@ pub fn transpose_weights(plan: &MlpPlan, params: &[f32], wt: &mut [f32]) {
     }
 }
 
-/// Forward pass of one chunk. `input`: `(in_0, CHUNK)`. Writes every layer's output into
+/// Forward pass of one chunk. `input`: `(CHUNK, in_0)`. Writes every layer's output into
 /// `acts`; with `TRAIN` also the activation derivatives into `derivs`.
 #[inline(always)]
 pub fn forward_chunk<const FMA: bool, const TRAIN: bool>(
     plan: &MlpPlan,
     params: &[f32],
+    wt: &[f32],
     input: &[f32],
     acts: &mut [f32],
     derivs: &mut [f32],
@@ -218,29 +273,20 @@ pub fn forward_chunk<const FMA: bool, const TRAIN: bool>(
     for (l, layer) in plan.layers.iter().enumerate() {
         let (ni, no) = (layer.inputs, layer.outputs);
         let (before, rest) = acts.split_at_mut(layer.act);
-        let z = &mut rest[..no * CHUNK];
-        let a_in: &[f32] = if l == 0 {
-            input
-        } else {
-            &before[plan.layers[l - 1].act..plan.layers[l - 1].act + ni * CHUNK]
-        };
+        let z = &mut rest[..CHUNK * no];
+        let a_in: &[f32] =
+            if l == 0 { input } else { &before[plan.layers[l - 1].act..plan.layers[l - 1].act + CHUNK * ni] };
         let b = &params[layer.biases..layer.biases + no];
-        for o in 0..no {
-            z[o * CHUNK..(o + 1) * CHUNK].fill(b[o]);
+        if no < COLS {
+            gemm_dot::<FMA>(CHUNK, no, ni, a_in, &params[layer.weights..layer.weights + no * ni], b, z);
+        } else {
+            for s in 0..CHUNK {
+                z[s * no..(s + 1) * no].copy_from_slice(b);
+            }
+            let a = Strided { data: a_in, row_stride: ni, k_stride: 1 };
+            gemm::<FMA>(CHUNK, no, ni, a, &wt[layer.wt..layer.wt + ni * no], no, z, no, true);
         }
-        gemm::<FMA>(
-            no,
-            CHUNK,
-            ni,
-            &params[layer.weights..layer.weights + no * ni],
-            ni,
-            a_in,
-            CHUNK,
-            z,
-            CHUNK,
-            true,
-        );
-        let d = &mut derivs[layer.act..layer.act + no * CHUNK];
+        let d = &mut derivs[layer.act..layer.act + CHUNK * no];
         activate::<FMA, TRAIN>(layer.activation, z, d);
     }
 }
@@ -272,90 +318,63 @@ fn activate<const FMA: bool, const TRAIN: bool>(act: Activation, z: &mut [f32], 
     }
 }
 
-/// Backward pass of one chunk from `delta` = ∂L/∂z of the last layer `(3, CHUNK)` (already in
+/// Backward pass of one chunk from ∂L/∂z of the last layer `(CHUNK, 3)` (already in
 /// `scratch.delta`). Adds ∂L/∂W and ∂L/∂b into `grad` (model layout); when `d_input` is given,
-/// writes ∂L/∂input `(in_0, CHUNK)` into it.
+/// writes ∂L/∂input `(CHUNK, in_0)` into it.
 #[inline(always)]
 pub fn backward_chunk<const FMA: bool>(
     plan: &MlpPlan,
-    wt: &[f32],
+    params: &[f32],
     input: &[f32],
     scratch: &mut ChunkScratch,
     grad: &mut [f32],
     d_input: Option<&mut [f32]>,
 ) {
-    let ChunkScratch {
-        acts,
-        derivs,
-        delta,
-        delta_prev,
-        transposed,
-    } = scratch;
+    let ChunkScratch { acts, derivs, delta, delta_prev, wgrad_t } = scratch;
     let mut d_input = d_input;
     for l in (0..plan.layers.len()).rev() {
         let layer = &plan.layers[l];
         let (ni, no) = (layer.inputs, layer.outputs);
-        let a_in: &[f32] = if l == 0 {
-            input
-        } else {
-            &acts[plan.layers[l - 1].act..plan.layers[l - 1].act + ni * CHUNK]
-        };
-        let dz = &delta[..no * CHUNK];
-        // ∂L/∂b = Σ_s δ
-        for o in 0..no {
-            grad[layer.biases + o] += dz[o * CHUNK..(o + 1) * CHUNK].iter().sum::<f32>();
-        }
-        // ∂L/∂W += δ (out × S) · aᵀ (S × in)
-        for i in 0..ni {
-            for s in 0..CHUNK {
-                transposed[s * ni + i] = a_in[i * CHUNK + s];
+        let a_in: &[f32] =
+            if l == 0 { input } else { &acts[plan.layers[l - 1].act..plan.layers[l - 1].act + CHUNK * ni] };
+        let dz = &delta[..CHUNK * no];
+        // ∂L/∂b = Σ_s δ[s]
+        let db = &mut grad[layer.biases..layer.biases + no];
+        for s in 0..CHUNK {
+            for (g, &d) in db.iter_mut().zip(&dz[s * no..(s + 1) * no]) {
+                *g += d;
             }
         }
-        gemm::<FMA>(
-            no,
-            ni,
-            CHUNK,
-            dz,
-            CHUNK,
-            transposed,
-            ni,
-            &mut grad[layer.weights..layer.weights + no * ni],
-            ni,
-            true,
-        );
+        // ∂L/∂W (out × in) += δᵀ (out × S) · a (S × in); δᵀ is δ read with swapped strides.
+        let dw = &mut grad[layer.weights..layer.weights + no * ni];
+        if ni >= COLS || ni >= no {
+            let dt = Strided { data: dz, row_stride: 1, k_stride: no };
+            gemm::<FMA>(no, ni, CHUNK, dt, a_in, ni, dw, ni, true);
+        } else {
+            // Few inputs (SIREN's first layer): vectorise over the outputs, ∂L/∂Wᵀ = aᵀ·δ.
+            let dwt = &mut wgrad_t[..ni * no];
+            let at = Strided { data: a_in, row_stride: 1, k_stride: ni };
+            gemm::<FMA>(ni, no, CHUNK, at, dz, no, dwt, no, false);
+            for o in 0..no {
+                for i in 0..ni {
+                    dw[o * ni + i] += dwt[i * no + o];
+                }
+            }
+        }
+        let w = &params[layer.weights..layer.weights + no * ni];
+        let dt = Strided { data: dz, row_stride: no, k_stride: 1 };
         if l == 0 {
             if let Some(d) = d_input.take() {
-                gemm::<FMA>(
-                    ni,
-                    CHUNK,
-                    no,
-                    &wt[layer.wt..layer.wt + ni * no],
-                    no,
-                    dz,
-                    CHUNK,
-                    d,
-                    CHUNK,
-                    false,
-                );
+                // ∂L/∂input (S × in) = δ (S × out) · W (out × in)
+                gemm::<FMA>(CHUNK, ni, no, dt, w, ni, d, ni, false);
             }
             break;
         }
-        // δ_prev = (Wᵀ δ) ⊙ act'(z_prev)
-        let dp = &mut delta_prev[..ni * CHUNK];
-        gemm::<FMA>(
-            ni,
-            CHUNK,
-            no,
-            &wt[layer.wt..layer.wt + ni * no],
-            no,
-            dz,
-            CHUNK,
-            dp,
-            CHUNK,
-            false,
-        );
+        // δ_prev = (δ · W) ⊙ act'(z_prev)
+        let dp = &mut delta_prev[..CHUNK * ni];
+        gemm::<FMA>(CHUNK, ni, no, dt, w, ni, dp, ni, false);
         let prev = &plan.layers[l - 1];
-        for (v, &dv) in dp.iter_mut().zip(&derivs[prev.act..prev.act + ni * CHUNK]) {
+        for (v, &dv) in dp.iter_mut().zip(&derivs[prev.act..prev.act + CHUNK * ni]) {
             *v *= dv;
         }
         std::mem::swap(delta, delta_prev);
@@ -367,30 +386,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn gemm_matches_naive_with_tails() {
-        for (rows, cols, kk) in [
-            (4, 16, 3),
-            (7, 37, 5),
-            (1, 1, 1),
-            (64, 64, 64),
-            (3, 64, 64),
-            (64, 2, 64),
-        ] {
-            let m: Vec<f32> = (0..rows * kk).map(|i| (i as f32 * 0.37).sin()).collect();
-            let x: Vec<f32> = (0..kk * cols).map(|i| (i as f32 * 0.11).cos()).collect();
-            let mut out = vec![0.5f32; rows * cols];
-            gemm::<false>(rows, cols, kk, &m, kk, &x, cols, &mut out, cols, true);
-            for r in 0..rows {
-                for c in 0..cols {
-                    let e: f64 = 0.5
-                        + (0..kk)
-                            .map(|k| m[r * kk + k] as f64 * x[k * cols + c] as f64)
-                            .sum::<f64>();
-                    assert!(
-                        (out[r * cols + c] as f64 - e).abs() < 1e-4,
-                        "{rows}x{cols}x{kk} at ({r},{c})"
-                    );
+    fn gemm_matches_naive_with_tails_and_strides() {
+        for (rows, cols, kk) in [(4, 16, 3), (7, 37, 5), (1, 1, 1), (64, 64, 64), (3, 64, 64), (64, 2, 64)] {
+            for transposed in [false, true] {
+                let m: Vec<f32> = (0..rows * kk).map(|i| (i as f32 * 0.37).sin()).collect();
+                let ms = if transposed {
+                    Strided { data: &m, row_stride: 1, k_stride: rows }
+                } else {
+                    Strided { data: &m, row_stride: kk, k_stride: 1 }
+                };
+                let x: Vec<f32> = (0..kk * cols).map(|i| (i as f32 * 0.11).cos()).collect();
+                let mut out = vec![0.5f32; rows * cols];
+                gemm::<false>(rows, cols, kk, ms, &x, cols, &mut out, cols, true);
+                for r in 0..rows {
+                    for c in 0..cols {
+                        let mv = |k: usize| ms.data[r * ms.row_stride + k * ms.k_stride] as f64;
+                        let e: f64 = 0.5 + (0..kk).map(|k| mv(k) * x[k * cols + c] as f64).sum::<f64>();
+                        assert!((out[r * cols + c] as f64 - e).abs() < 1e-4, "{rows}x{cols}x{kk} at ({r},{c})");
+                    }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_dot_matches_naive() {
+        let (rows, cols, kk) = (5, 3, 21);
+        let a: Vec<f32> = (0..rows * kk).map(|i| (i as f32 * 0.3).sin()).collect();
+        let w: Vec<f32> = (0..cols * kk).map(|i| (i as f32 * 0.7).cos()).collect();
+        let b = [0.1, -0.2, 0.3];
+        let mut out = vec![0.0; rows * cols];
+        gemm_dot::<false>(rows, cols, kk, &a, &w, &b, &mut out);
+        for r in 0..rows {
+            for c in 0..cols {
+                let e: f64 = b[c] as f64 + (0..kk).map(|k| a[r * kk + k] as f64 * w[c * kk + k] as f64).sum::<f64>();
+                assert!((out[r * cols + c] as f64 - e).abs() < 1e-5);
             }
         }
     }

@@ -20,7 +20,7 @@ pub use mlp::CHUNK;
 
 use crate::data::Image;
 use crate::engine::{Engine, InferOptions, Precision, Query, Strategy};
-use crate::model::{EncodingSpec, ImageSize, Model, ParamLayout, View, grid_positions};
+use crate::model::{EncodingSpec, ImageSize, Model, ParamLayout, grid_positions};
 use crate::train::{AdamState, Evaluation, StepStats, TrainOptions};
 use crate::{Error, Result};
 use mlp::MlpPlan;
@@ -72,11 +72,7 @@ impl Default for CpuEngine {
 impl CpuEngine {
     /// An engine on rayon's global thread pool (all cores, or `RAYON_NUM_THREADS`).
     pub fn new() -> CpuEngine {
-        CpuEngine {
-            pool: None,
-            loaded: None,
-            output: Vec::new(),
-        }
+        CpuEngine { pool: None, loaded: None, output: Vec::new() }
     }
 
     /// An engine with its own pool of `threads` threads.
@@ -85,19 +81,12 @@ impl CpuEngine {
             .num_threads(threads)
             .build()
             .map_err(|e| Error::engine(NAME, format!("cannot start {threads} threads: {e}")))?;
-        Ok(CpuEngine {
-            pool: Some(pool),
-            loaded: None,
-            output: Vec::new(),
-        })
+        Ok(CpuEngine { pool: Some(pool), loaded: None, output: Vec::new() })
     }
 
     /// Threads the engine computes with.
     pub fn threads(&self) -> usize {
-        self.pool.as_ref().map_or_else(
-            rayon::current_num_threads,
-            rayon::ThreadPool::current_num_threads,
-        )
+        self.pool.as_ref().map_or_else(rayon::current_num_threads, rayon::ThreadPool::current_num_threads)
     }
 
     fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
@@ -108,16 +97,11 @@ impl CpuEngine {
     }
 
     fn loaded(&self) -> Result<&Loaded> {
-        self.loaded
-            .as_ref()
-            .ok_or_else(|| Error::engine(NAME, "no model loaded; call load() first"))
+        self.loaded.as_ref().ok_or_else(|| Error::engine(NAME, "no model loaded; call load() first"))
     }
 
     fn no_target() -> Error {
-        Error::engine(
-            NAME,
-            "no target image loaded; training and evaluation need one",
-        )
+        Error::engine(NAME, "no target image loaded; training and evaluation need one")
     }
 }
 
@@ -134,36 +118,20 @@ fn cpu_name() -> String {
 }
 
 fn build_target(model: &Model, image: &Image) -> Target {
-    let n = image.pixel_count();
-    let mut positions = vec![0.0; 2 * n];
-    let mut inside = vec![true; n];
-    grid_positions(
-        model.coords,
-        View::FULL,
-        image.width,
-        image.height,
-        &mut positions,
-        &mut inside,
-    );
+    let c = model.coords;
     Target {
         width: image.width,
         height: image.height,
-        positions,
+        xs: (0..image.width).map(|i| c.axis(i, image.width)).collect(),
+        ys: (0..image.height).map(|j| c.axis(j, image.height)).collect(),
         colors: image.rgb.clone(),
     }
 }
 
-fn train_buffers(
-    plan: &MlpPlan,
-    layout: &ParamLayout,
-    encoding: &EncodingSpec,
-    batch: usize,
-) -> Result<TrainBuffers> {
+fn train_buffers(plan: &MlpPlan, layout: &ParamLayout, encoding: &EncodingSpec, batch: usize) -> Result<TrainBuffers> {
     let n_chunks = batch.div_ceil(CHUNK);
     let slice_grad_len = match encoding {
-        EncodingSpec::Fourier {
-            trainable: true, ..
-        } => layout.total,
+        EncodingSpec::Fourier { trainable: true, .. } => layout.total,
         _ => layout.encoding.start,
     };
     let by_memory = (SLICE_GRAD_BUDGET / (4 * slice_grad_len.max(1))).max(1);
@@ -182,23 +150,13 @@ fn train_buffers(
         ));
     }
     Ok(TrainBuffers {
-        slices: (0..n_slices)
-            .map(|_| Slice::new(plan, slice_grad_len))
-            .collect(),
+        slices: (0..n_slices).map(|_| Slice::new(plan, slice_grad_len)).collect(),
         chunks_per_slice,
         n_chunks,
         grad: vec![0.0; layout.total],
         slice_grad_len,
-        batch_positions: if hash {
-            vec![0.0; n_chunks * CHUNK * 2]
-        } else {
-            Vec::new()
-        },
-        batch_d_enc: if hash {
-            vec![0.0; n_chunks * CHUNK * in0]
-        } else {
-            Vec::new()
-        },
+        batch_positions: if hash { vec![0.0; n_chunks * CHUNK * 2] } else { Vec::new() },
+        batch_d_enc: if hash { vec![0.0; n_chunks * CHUNK * in0] } else { Vec::new() },
     })
 }
 
@@ -229,54 +187,37 @@ impl Loaded {
         // Hash grids hand each slice its part of the batch-wide buffers; other models have none.
         let pos_len = if hash { cps * CHUNK * 2 } else { 0 };
         let denc_len = if hash { cps * CHUNK * in0 } else { 0 };
-        let mut pos_parts: Vec<&mut [f32]> = if hash {
-            bufs.batch_positions.chunks_mut(pos_len).collect()
-        } else {
-            Vec::new()
-        };
-        let mut denc_parts: Vec<&mut [f32]> = if hash {
-            bufs.batch_d_enc.chunks_mut(denc_len).collect()
-        } else {
-            Vec::new()
-        };
+        let mut pos_parts: Vec<&mut [f32]> =
+            if hash { bufs.batch_positions.chunks_mut(pos_len).collect() } else { Vec::new() };
+        let mut denc_parts: Vec<&mut [f32]> =
+            if hash { bufs.batch_d_enc.chunks_mut(denc_len).collect() } else { Vec::new() };
         pos_parts.resize_with(bufs.slices.len(), Default::default);
         denc_parts.resize_with(bufs.slices.len(), Default::default);
         let n_chunks = bufs.n_chunks;
-        bufs.slices
-            .par_iter_mut()
-            .zip(pos_parts)
-            .zip(denc_parts)
-            .enumerate()
-            .for_each(|(i, ((slice, pos), denc))| {
-                let first = i * cps;
-                let chunks = cps.min(n_chunks - first);
-                step::train_slice(&ctx, slice, first, chunks, pos, denc);
-            });
+        bufs.slices.par_iter_mut().zip(pos_parts).zip(denc_parts).enumerate().for_each(|(i, ((slice, pos), denc))| {
+            let first = i * cps;
+            let chunks = cps.min(n_chunks - first);
+            step::train_slice(&ctx, slice, first, chunks, pos, denc);
+        });
 
         // Sum the slices' gradients in slice order (deterministic).
         let slices = &bufs.slices;
-        bufs.grad[..bufs.slice_grad_len]
-            .par_chunks_mut(4096)
-            .enumerate()
-            .for_each(|(b, out)| {
-                let (start, end) = (b * 4096, b * 4096 + out.len());
-                out.copy_from_slice(&slices[0].grad[start..end]);
-                for s in &slices[1..] {
-                    for (o, g) in out.iter_mut().zip(&s.grad[start..end]) {
-                        *o += g;
-                    }
+        bufs.grad[..bufs.slice_grad_len].par_chunks_mut(4096).enumerate().for_each(|(b, out)| {
+            let (start, end) = (b * 4096, b * 4096 + out.len());
+            out.copy_from_slice(&slices[0].grad[start..end]);
+            for s in &slices[1..] {
+                for (o, g) in out.iter_mut().zip(&s.grad[start..end]) {
+                    *o += g;
                 }
-            });
+            }
+        });
         if let EncodingSpec::HashGrid(h) = &self.encoding {
             let level_len = h.table_size as usize * h.features;
             let table_grad = &mut bufs.grad[self.layout.encoding.clone()];
             let (positions, d_enc) = (&bufs.batch_positions, &bufs.batch_d_enc);
-            table_grad
-                .par_chunks_mut(level_len)
-                .enumerate()
-                .for_each(|(l, g)| {
-                    hash_grid::scatter_level(h, l, positions, d_enc, batch, g);
-                });
+            table_grad.par_chunks_mut(level_len).enumerate().for_each(|(l, g)| {
+                hash_grid::scatter_level(h, l, positions, d_enc, batch, g);
+            });
         }
         Ok((slices.iter().map(|s| s.loss).sum::<f64>() / (3.0 * batch as f64)) as f32)
     }
@@ -292,11 +233,7 @@ impl Loaded {
             });
         }
         let bufs = self.train.as_mut().ok_or_else(CpuEngine::no_target)?;
-        let frozen = if self.layout.encoding_trainable {
-            0..0
-        } else {
-            self.layout.encoding.clone()
-        };
+        let frozen = if self.layout.encoding_trainable { 0..0 } else { self.layout.encoding.clone() };
         adam::step(
             &self.opts.adam,
             t,
@@ -310,15 +247,19 @@ impl Loaded {
         Ok(loss)
     }
 
-    /// Runs `f(chunk_index, scratch)` → squared error for every chunk of the target (or
-    /// subset) in parallel and sums in chunk order.
+    /// `Wᵀ` of the current parameters (inference needs it; a step refreshes its own copy).
+    fn transposed_weights(&self) -> Vec<f32> {
+        let mut wt = vec![0.0; self.plan.wt_len];
+        mlp::transpose_weights(&self.plan, &self.model.params, &mut wt);
+        wt
+    }
+
+    /// Mean squared error over the target (or subset): every chunk in parallel, summed in
+    /// chunk order (deterministic).
     fn evaluate(&self) -> Result<Evaluation> {
         let target = self.target.as_ref().ok_or_else(CpuEngine::no_target)?;
-        let n = self
-            .opts
-            .subset
-            .as_ref()
-            .map_or(target.positions.len() / 2, Vec::len);
+        let n = self.opts.subset.as_ref().map_or(target.len(), Vec::len);
+        let wt = self.transposed_weights();
         let n_chunks = n.div_ceil(CHUNK);
         let subset = self.opts.subset.as_deref();
         let per_chunk: Vec<f64> = (0..n_chunks)
@@ -332,13 +273,13 @@ impl Loaded {
                     let pos = scratch.positions_mut();
                     for s in 0..CHUNK {
                         let k = if s < valid { pixel(s) } else { pixel(0) };
-                        pos[2 * s] = target.positions[2 * k];
-                        pos[2 * s + 1] = target.positions[2 * k + 1];
+                        pos[2 * s..2 * s + 2].copy_from_slice(&target.position(k));
                     }
                     step::infer_chunk(
                         &self.plan,
                         &self.encoding,
                         &self.model.params,
+                        &wt,
                         self.layout.encoding.start,
                         scratch,
                         valid,
@@ -348,19 +289,14 @@ impl Loaded {
                         .map(|s| {
                             let k = pixel(s);
                             (0..3)
-                                .map(|ch| {
-                                    (out[3 * s + ch] as f64 - target.colors[3 * k + ch] as f64)
-                                        .powi(2)
-                                })
+                                .map(|ch| (out[3 * s + ch] as f64 - target.colors[3 * k + ch] as f64).powi(2))
                                 .sum::<f64>()
                         })
                         .sum::<f64>()
                 },
             )
             .collect();
-        Ok(Evaluation::from_mse(
-            per_chunk.iter().sum::<f64>() / (3 * n) as f64,
-        ))
+        Ok(Evaluation::from_mse(per_chunk.iter().sum::<f64>() / (3 * n) as f64))
     }
 }
 
@@ -370,12 +306,7 @@ impl Engine for CpuEngine {
     }
 
     fn device(&self) -> String {
-        format!(
-            "{} ({} threads, {})",
-            cpu_name(),
-            self.threads(),
-            simd::describe()
-        )
+        format!("{} ({} threads, {})", cpu_name(), self.threads(), simd::describe())
     }
 
     fn load(&mut self, model: &Model, target: Option<&Image>, opts: &TrainOptions) -> Result<()> {
@@ -387,29 +318,18 @@ impl Engine for CpuEngine {
         let encoding = model.spec.encoding();
         let target = target.map(|img| build_target(model, img));
         if let (Some(t), Some(sub)) = (&target, &opts.subset) {
-            let n = t.positions.len() / 2;
+            let n = t.len();
             if let Some(&bad) = sub.iter().find(|&&k| k as usize >= n) {
-                return Err(Error::option(
-                    "limit",
-                    format!("pixel index {bad} is outside the {n}-pixel target"),
-                ));
+                return Err(Error::option("limit", format!("pixel index {bad} is outside the {n}-pixel target")));
             }
         }
         let train = match &target {
-            Some(_) => Some(train_buffers(
-                &plan,
-                &layout,
-                &encoding,
-                opts.batch as usize,
-            )?),
+            Some(_) => Some(train_buffers(&plan, &layout, &encoding, opts.batch as usize)?),
             None => None,
         };
         let mut model = model.clone();
         if let Some(t) = &target {
-            model.image = Some(ImageSize {
-                width: t.width,
-                height: t.height,
-            });
+            model.image = Some(ImageSize { width: t.width, height: t.height });
         }
         self.loaded = Some(Loaded {
             adam: AdamState::zeros(layout.total),
@@ -427,10 +347,7 @@ impl Engine for CpuEngine {
 
     fn train(&mut self, steps: u32) -> Result<StepStats> {
         let pool = self.pool.take();
-        let loaded = self
-            .loaded
-            .as_mut()
-            .ok_or_else(|| Error::engine(NAME, "no model loaded; call load() first"))?;
+        let loaded = self.loaded.as_mut().ok_or_else(|| Error::engine(NAME, "no model loaded; call load() first"))?;
         let mut run = || -> Result<f32> {
             let mut loss = f32::NAN;
             for _ in 0..steps {
@@ -445,11 +362,7 @@ impl Engine for CpuEngine {
         self.pool = pool;
         let loss = result?;
         let loaded = self.loaded()?;
-        Ok(StepStats {
-            step: loaded.adam.step,
-            loss,
-            samples: steps as u64 * loaded.opts.batch as u64,
-        })
+        Ok(StepStats { step: loaded.adam.step, loss, samples: steps as u64 * loaded.opts.batch as u64 })
     }
 
     fn infer(&mut self, query: &Query<'_>, opts: &InferOptions) -> Result<usize> {
@@ -465,51 +378,34 @@ impl Engine for CpuEngine {
         if opts.precision != Precision::Fp32 {
             return Err(Error::engine(
                 NAME,
-                format!(
-                    "precision {:?} is not available on the CPU; it computes in fp32",
-                    opts.precision
-                ),
+                format!("precision {:?} is not available on the CPU; it computes in fp32", opts.precision),
             ));
         }
         let n = query.len();
         let mut output = std::mem::take(&mut self.output);
         output.resize(3 * n, 0.0);
         let loaded = self.loaded()?;
-        let (plan, encoding, params, enc_off) = (
-            &loaded.plan,
-            &loaded.encoding,
-            &loaded.model.params,
-            loaded.layout.encoding.start,
-        );
+        let (plan, encoding, params, enc_off) =
+            (&loaded.plan, &loaded.encoding, &loaded.model.params, loaded.layout.encoding.start);
+        let wt = loaded.transposed_weights();
         let result = self.install(|| match *query {
             Query::Points(points) => {
                 if points.len() % 2 != 0 {
-                    return Err(Error::engine(
-                        NAME,
-                        format!("points must be (N, 2); got {} values", points.len()),
-                    ));
+                    return Err(Error::engine(NAME, format!("points must be (N, 2); got {} values", points.len())));
                 }
-                output
-                    .par_chunks_mut(3 * CHUNK)
-                    .zip(points.par_chunks(2 * CHUNK))
-                    .for_each_init(
-                        || InferScratch::new(plan),
-                        |scratch, (out, pos)| {
-                            let valid = pos.len() / 2;
-                            let buf = scratch.positions_mut();
-                            buf[..pos.len()].copy_from_slice(pos);
-                            buf[pos.len()..].fill(0.0);
-                            step::infer_chunk(plan, encoding, params, enc_off, scratch, valid, out);
-                        },
-                    );
+                output.par_chunks_mut(3 * CHUNK).zip(points.par_chunks(2 * CHUNK)).for_each_init(
+                    || InferScratch::new(plan),
+                    |scratch, (out, pos)| {
+                        let valid = pos.len() / 2;
+                        let buf = scratch.positions_mut();
+                        buf[..pos.len()].copy_from_slice(pos);
+                        buf[pos.len()..].fill(0.0);
+                        step::infer_chunk(plan, encoding, params, &wt, enc_off, scratch, valid, out);
+                    },
+                );
                 Ok(())
             }
-            Query::Grid {
-                width,
-                height,
-                coords,
-                view,
-            } => {
+            Query::Grid { width, height, coords, view } => {
                 let mut positions = vec![0.0f32; 2 * n];
                 let mut inside = vec![false; n];
                 grid_positions(coords, view, width, height, &mut positions, &mut inside);
@@ -524,7 +420,7 @@ impl Engine for CpuEngine {
                             let buf = scratch.positions_mut();
                             buf[..pos.len()].copy_from_slice(pos);
                             buf[pos.len()..].fill(0.0);
-                            step::infer_chunk(plan, encoding, params, enc_off, scratch, valid, out);
+                            step::infer_chunk(plan, encoding, params, &wt, enc_off, scratch, valid, out);
                             for (s, &is_in) in ins.iter().enumerate() {
                                 if !is_in {
                                     out[3 * s..3 * s + 3].fill(0.0);
@@ -543,11 +439,7 @@ impl Engine for CpuEngine {
         if out.len() != self.output.len() {
             return Err(Error::engine(
                 NAME,
-                format!(
-                    "output buffer holds {} values, the last inference produced {}",
-                    out.len(),
-                    self.output.len()
-                ),
+                format!("output buffer holds {} values, the last inference produced {}", out.len(), self.output.len()),
             ));
         }
         out.copy_from_slice(&self.output);
@@ -568,18 +460,12 @@ impl Engine for CpuEngine {
     }
 
     fn set_optimizer_state(&mut self, state: &AdamState) -> Result<()> {
-        let loaded = self
-            .loaded
-            .as_mut()
-            .ok_or_else(|| Error::engine(NAME, "no model loaded; call load() first"))?;
+        let loaded = self.loaded.as_mut().ok_or_else(|| Error::engine(NAME, "no model loaded; call load() first"))?;
         let n = loaded.layout.total;
         if state.m.len() != n || state.v.len() != n {
             return Err(Error::engine(
                 NAME,
-                format!(
-                    "optimizer state has {} moments, the model has {n} parameters",
-                    state.m.len()
-                ),
+                format!("optimizer state has {} moments, the model has {n} parameters", state.m.len()),
             ));
         }
         loaded.adam = state.clone();

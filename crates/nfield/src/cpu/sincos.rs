@@ -17,38 +17,31 @@ const ROUND_MAGIC: f32 = 12_582_912.0;
 /// `(sin x, cos x)`.
 #[inline(always)]
 pub fn sincos<const FMA: bool>(x: f32) -> (f32, f32) {
-    let q = madd::<FMA>(x, FRAC_2_PI, ROUND_MAGIC) - ROUND_MAGIC;
+    // The magic sum holds the integer quadrant in its low mantissa bits (2^22 + q ≡ q mod 4),
+    // so the quadrant logic is bit operations, which vectorise (a float→int cast does not).
+    let q_magic = madd::<FMA>(x, FRAC_2_PI, ROUND_MAGIC);
+    let q = q_magic - ROUND_MAGIC;
     let r = madd::<FMA>(-q, PIO2_1, x);
     let r = madd::<FMA>(-q, PIO2_2, r);
     let r = madd::<FMA>(-q, PIO2_3, r);
     let r2 = r * r;
     let s = madd::<FMA>(
-        madd::<FMA>(
-            madd::<FMA>(-1.951_529_589_1e-4, r2, 8.332_160_873_6e-3),
-            r2,
-            -1.666_665_461_1e-1,
-        ) * r2,
+        madd::<FMA>(madd::<FMA>(-1.951_529_589_1e-4, r2, 8.332_160_873_6e-3), r2, -1.666_665_461_1e-1) * r2,
         r,
         r,
     );
     let c = madd::<FMA>(
-        madd::<FMA>(
-            madd::<FMA>(2.443_315_711_809_948e-5, r2, -1.388_731_625_493_765e-3),
-            r2,
-            4.166_664_568_298_827e-2,
-        ) * r2,
+        madd::<FMA>(madd::<FMA>(2.443_315_711_809_948e-5, r2, -1.388_731_625_493_765e-3), r2, 4.166_664_568_298_827e-2)
+            * r2,
         r2,
         madd::<FMA>(-0.5, r2, 1.0),
     );
-    let qi = q as i32;
-    let swap = qi & 1 != 0;
+    let quadrant = q_magic.to_bits();
+    let swap = quadrant & 1 != 0;
     let (sv, cv) = if swap { (c, s) } else { (s, c) };
-    let sin_neg = qi & 2 != 0;
-    let cos_neg = (qi.wrapping_add(1)) & 2 != 0;
-    (
-        if sin_neg { -sv } else { sv },
-        if cos_neg { -cv } else { cv },
-    )
+    let sin_sign = (quadrant & 2) << 30;
+    let cos_sign = (quadrant.wrapping_add(1) & 2) << 30;
+    (f32::from_bits(sv.to_bits() ^ sin_sign), f32::from_bits(cv.to_bits() ^ cos_sign))
 }
 
 #[cfg(test)]
@@ -63,11 +56,7 @@ mod tests {
             let x = -1000.0 + 2000.0 * k as f64 / n as f64;
             let xf = x as f32;
             for fma in [false, true] {
-                let (s, c) = if fma {
-                    sincos::<true>(xf)
-                } else {
-                    sincos::<false>(xf)
-                };
+                let (s, c) = if fma { sincos::<true>(xf) } else { sincos::<false>(xf) };
                 let (es, ec) = (xf as f64).sin_cos();
                 worst = worst.max((s as f64 - es).abs()).max((c as f64 - ec).abs());
             }

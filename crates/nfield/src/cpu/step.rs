@@ -1,6 +1,9 @@
 //! One training step of a slice of the batch, and inference of one chunk: sampling, encoding,
 //! the MLP forward, the loss and its gradient, the MLP backward, and the encoding's backward,
 //! fused per chunk of [`CHUNK`] samples so that nothing leaves the core's caches.
+//!
+//! Layouts: positions `(CHUNK, 2)`, encodings `(CHUNK, in_0)`, colours and outputs
+//! `(CHUNK, 3)`, all sample-major.
 
 use super::fourier;
 use super::hash_grid;
@@ -9,17 +12,39 @@ use super::simd::simd_entry;
 use crate::model::{Activation, EncodingSpec};
 use crate::rng;
 
-/// The training target: positions and colours of every pixel.
+/// The training target: colours of every pixel and the coordinates of every column and row
+/// (positions are separable, so sampling reads two small tables instead of a per-pixel one).
 #[derive(Clone, Debug)]
 pub struct Target {
     /// Width in pixels.
     pub width: u32,
     /// Height in pixels.
     pub height: u32,
-    /// `(N, 2)` positions in the model's coordinates.
-    pub positions: Vec<f32>,
+    /// x coordinate of each column, in the model's coordinates.
+    pub xs: Vec<f32>,
+    /// y coordinate of each row.
+    pub ys: Vec<f32>,
     /// `(N, 3)` colours.
     pub colors: Vec<f32>,
+}
+
+impl Target {
+    /// Number of pixels.
+    pub fn len(&self) -> usize {
+        self.colors.len() / 3
+    }
+
+    /// Whether the target has no pixels.
+    pub fn is_empty(&self) -> bool {
+        self.colors.is_empty()
+    }
+
+    /// The position of pixel `k` (row-major).
+    #[inline(always)]
+    pub fn position(&self, k: usize) -> [f32; 2] {
+        let w = self.width as usize;
+        [self.xs[k % w], self.ys[k / w]]
+    }
 }
 
 /// Everything a step reads (shared by all slices).
@@ -30,7 +55,7 @@ pub struct StepContext<'a> {
     pub encoding: &'a EncodingSpec,
     /// Parameters (model layout).
     pub params: &'a [f32],
-    /// `Wᵀ` of every layer.
+    /// `Wᵀ` of every layer, current for `params`.
     pub wt: &'a [f32],
     /// Offset of the encoding's parameters.
     pub encoding_offset: usize,
@@ -53,13 +78,13 @@ pub struct StepContext<'a> {
 pub struct Slice {
     /// Activations and deltas of the chunk in flight.
     pub scratch: ChunkScratch,
-    /// The encoded chunk, `(in_0, CHUNK)`.
+    /// The encoded chunk, `(CHUNK, in_0)`.
     pub encoded: Vec<f32>,
     /// ∂L/∂encoding of the chunk (Fourier with a trained B).
     pub d_encoded: Vec<f32>,
     /// The chunk's positions, `(CHUNK, 2)`.
     pub positions: Vec<f32>,
-    /// The chunk's target colours, `(3, CHUNK)`.
+    /// The chunk's target colours, `(CHUNK, 3)`.
     pub colors: Vec<f32>,
     /// Gradient of the MLP (and Fourier B), model layout, summed over the slice's chunks.
     pub grad: Vec<f32>,
@@ -83,7 +108,7 @@ impl Slice {
     }
 }
 
-/// Encodes a chunk of positions `(CHUNK, 2)` into `out` `(in_0, CHUNK)`.
+/// Encodes a chunk of positions `(CHUNK, 2)` into `out` `(CHUNK, in_0)`.
 #[inline(always)]
 fn encode<const FMA: bool>(
     encoding: &EncodingSpec,
@@ -93,21 +118,14 @@ fn encode<const FMA: bool>(
     out: &mut [f32],
 ) {
     match encoding {
-        EncodingSpec::Identity => {
-            for s in 0..CHUNK {
-                out[s] = positions[2 * s];
-                out[CHUNK + s] = positions[2 * s + 1];
-            }
-        }
+        EncodingSpec::Identity => out[..2 * CHUNK].copy_from_slice(&positions[..2 * CHUNK]),
         EncodingSpec::Fourier { frequencies, .. } => fourier::forward_chunk::<FMA>(
             &params[enc_offset..enc_offset + 2 * frequencies],
             *frequencies,
             positions,
             out,
         ),
-        EncodingSpec::HashGrid(h) => {
-            hash_grid::encode_chunk(h, &params[enc_offset..], positions, out)
-        }
+        EncodingSpec::HashGrid(h) => hash_grid::encode_chunk(h, &params[enc_offset..], positions, out),
     }
 }
 
@@ -115,7 +133,7 @@ simd_entry! {
     /// Runs the chunks `first_chunk..first_chunk + chunks` of the batch through `slice`:
     /// gradients accumulate into `slice.grad`, squared errors into `slice.loss`. For a hash grid,
     /// the chunks' positions and ∂L/∂encoding are written to `batch_positions`
-    /// `(chunks, CHUNK, 2)` and `batch_d_enc` `(chunks, in_0, CHUNK)` for the scatter.
+    /// `(chunks·CHUNK, 2)` and `batch_d_enc` `(chunks·CHUNK, in_0)` for the scatter.
     pub fn train_slice(ctx: &StepContext<'_>, slice: &mut Slice, first_chunk: usize, chunks: usize, batch_positions: &mut [f32], batch_d_enc: &mut [f32]) => train_slice_impl
 }
 
@@ -132,71 +150,54 @@ fn train_slice_impl<const FMA: bool>(
     slice.loss = 0.0;
     let plan = ctx.plan;
     let in0 = plan.input_dim();
-    let n_pixels = ctx
-        .subset
-        .map_or(ctx.target.positions.len() / 2, <[u32]>::len) as u32;
+    let n_pixels = ctx.subset.map_or(ctx.target.len(), <[u32]>::len) as u32;
     let scale = 2.0 / (3.0 * ctx.batch as f32);
     let out_layer = plan.layers[plan.layers.len() - 1];
     let hash = matches!(ctx.encoding, EncodingSpec::HashGrid(_));
     for c in 0..chunks {
-        let chunk = first_chunk + c;
-        let start = chunk * CHUNK;
+        let start = (first_chunk + c) * CHUNK;
         let valid = CHUNK.min(ctx.batch.saturating_sub(start));
-        // Sampling: uniform pixels with replacement from the counter-based RNG.
+        // Sampling: uniform pixels with replacement from the counter-based RNG. The indices come
+        // first so that the 64 gathers below are independent loads the core can overlap.
+        let mut pixels = [0usize; CHUNK];
+        for (s, p) in pixels.iter_mut().enumerate().take(valid) {
+            let k = rng::train_pixel(ctx.seed, ctx.step, (start + s) as u32, n_pixels) as usize;
+            *p = ctx.subset.map_or(k, |subset| subset[k] as usize);
+        }
         for s in 0..CHUNK {
             if s < valid {
-                let mut k =
-                    rng::train_pixel(ctx.seed, ctx.step, (start + s) as u32, n_pixels) as usize;
-                if let Some(subset) = ctx.subset {
-                    k = subset[k] as usize;
-                }
-                slice.positions[2 * s] = ctx.target.positions[2 * k];
-                slice.positions[2 * s + 1] = ctx.target.positions[2 * k + 1];
-                for ch in 0..3 {
-                    slice.colors[ch * CHUNK + s] = ctx.target.colors[3 * k + ch];
-                }
+                let k = pixels[s];
+                let [x, y] = ctx.target.position(k);
+                slice.positions[2 * s] = x;
+                slice.positions[2 * s + 1] = y;
+                slice.colors[3 * s..3 * s + 3].copy_from_slice(&ctx.target.colors[3 * k..3 * k + 3]);
             } else {
-                slice.positions[2 * s] = 0.0;
-                slice.positions[2 * s + 1] = 0.0;
-                for ch in 0..3 {
-                    slice.colors[ch * CHUNK + s] = 0.0;
-                }
+                slice.positions[2 * s..2 * s + 2].fill(0.0);
+                slice.colors[3 * s..3 * s + 3].fill(0.0);
             }
         }
-        encode::<FMA>(
-            ctx.encoding,
-            ctx.params,
-            ctx.encoding_offset,
-            &slice.positions,
-            &mut slice.encoded,
-        );
+        encode::<FMA>(ctx.encoding, ctx.params, ctx.encoding_offset, &slice.positions, &mut slice.encoded);
         mlp::forward_chunk::<FMA, true>(
             plan,
             ctx.params,
+            ctx.wt,
             &slice.encoded,
             &mut slice.scratch.acts,
             &mut slice.scratch.derivs,
         );
 
-        // Loss and ∂L/∂z of the output layer.
+        // Loss and ∂L/∂z of the output layer; padding samples contribute nothing.
         let y = &slice.scratch.acts[out_layer.act..out_layer.act + 3 * CHUNK];
         let delta = &mut slice.scratch.delta[..3 * CHUNK];
         let mut sq = 0.0f32;
-        for ch in 0..3 {
-            for s in 0..CHUNK {
-                let i = ch * CHUNK + s;
-                let diff = if s < valid {
-                    y[i] - slice.colors[i]
-                } else {
-                    0.0
-                };
-                sq += diff * diff;
-                let dy = scale * diff;
-                delta[i] = match out_layer.activation {
-                    Activation::Sigmoid => dy * y[i] * (1.0 - y[i]),
-                    _ => dy,
-                };
-            }
+        for i in 0..3 * CHUNK {
+            let diff = if i < 3 * valid { y[i] - slice.colors[i] } else { 0.0 };
+            sq += diff * diff;
+            let dy = scale * diff;
+            delta[i] = match out_layer.activation {
+                Activation::Sigmoid => dy * y[i] * (1.0 - y[i]),
+                _ => dy,
+            };
         }
         slice.loss += sq as f64;
 
@@ -208,17 +209,8 @@ fn train_slice_impl<const FMA: bool>(
         } else {
             None
         };
-        mlp::backward_chunk::<FMA>(
-            plan,
-            ctx.wt,
-            &slice.encoded,
-            &mut slice.scratch,
-            &mut slice.grad,
-            d_input,
-        );
-        if let (EncodingSpec::Fourier { frequencies, .. }, true) =
-            (ctx.encoding, ctx.encoding_trainable)
-        {
+        mlp::backward_chunk::<FMA>(plan, ctx.params, &slice.encoded, &mut slice.scratch, &mut slice.grad, d_input);
+        if let (EncodingSpec::Fourier { frequencies, .. }, true) = (ctx.encoding, ctx.encoding_trainable) {
             let m = *frequencies;
             let db = &mut slice.grad[ctx.encoding_offset..ctx.encoding_offset + 2 * m];
             fourier::backward_chunk(m, &slice.positions, &slice.encoded, &slice.d_encoded, db);
@@ -253,8 +245,8 @@ impl InferScratch {
 
 simd_entry! {
     /// Evaluates the chunk in `scratch.positions` and writes the first `valid` RGB outputs to
-    /// `out` `(valid, 3)` sample-major.
-    pub fn infer_chunk(plan: &MlpPlan, encoding: &EncodingSpec, params: &[f32], enc_offset: usize, scratch: &mut InferScratch, valid: usize, out: &mut [f32]) => infer_chunk_impl
+    /// `out` `(valid, 3)`. `wt` must hold the current `Wᵀ` ([`mlp::transpose_weights`]).
+    pub fn infer_chunk(plan: &MlpPlan, encoding: &EncodingSpec, params: &[f32], wt: &[f32], enc_offset: usize, scratch: &mut InferScratch, valid: usize, out: &mut [f32]) => infer_chunk_impl
 }
 
 #[inline(always)]
@@ -262,29 +254,14 @@ fn infer_chunk_impl<const FMA: bool>(
     plan: &MlpPlan,
     encoding: &EncodingSpec,
     params: &[f32],
+    wt: &[f32],
     enc_offset: usize,
     scratch: &mut InferScratch,
     valid: usize,
     out: &mut [f32],
 ) {
-    encode::<FMA>(
-        encoding,
-        params,
-        enc_offset,
-        &scratch.positions,
-        &mut scratch.encoded,
-    );
-    mlp::forward_chunk::<FMA, false>(
-        plan,
-        params,
-        &scratch.encoded,
-        &mut scratch.acts,
-        &mut scratch.derivs,
-    );
-    let y = &scratch.acts[plan.output_offset()..plan.output_offset() + 3 * CHUNK];
-    for s in 0..valid {
-        for ch in 0..3 {
-            out[3 * s + ch] = y[ch * CHUNK + s];
-        }
-    }
+    encode::<FMA>(encoding, params, enc_offset, &scratch.positions, &mut scratch.encoded);
+    mlp::forward_chunk::<FMA, false>(plan, params, wt, &scratch.encoded, &mut scratch.acts, &mut scratch.derivs);
+    let y = plan.output_offset();
+    out[..3 * valid].copy_from_slice(&scratch.acts[y..y + 3 * valid]);
 }

@@ -15,22 +15,13 @@ fn check(result: Result<(), String>) {
     }
 }
 
-/// `(n, d)` sample-major → `(d, CHUNK)` feature-major (zero-padded).
-fn feature_major(x: &[f64], d: usize) -> Vec<f32> {
-    let n = x.len() / d;
+/// `(n, d)` f64 → `(CHUNK, d)` f32, zero-padded.
+fn padded(x: &[f64], d: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; d * CHUNK];
-    for s in 0..n {
-        for i in 0..d {
-            out[i * CHUNK + s] = x[s * d + i] as f32;
-        }
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = v as f32;
     }
     out
-}
-
-fn sample_major(x: &[f32], d: usize, n: usize) -> Vec<f32> {
-    (0..n)
-        .flat_map(|s| (0..d).map(move |i| x[i * CHUNK + s]))
-        .collect()
 }
 
 fn run_both<R>(f: impl Fn(bool) -> R) -> [R; 2] {
@@ -47,26 +38,23 @@ fn mlp_forward_and_backward_match_the_oracle() {
         let params64 = reference::params_f64(&model);
         let d0 = mlp_spec.input_dim();
         let n = CHUNK - 5; // a partial chunk
-        let x: Vec<f64> = test_points(n * d0 / 2 + 1, -1.0, 1.0, k as u64)
-            .iter()
-            .take(n * d0)
-            .map(|&v| v as f64)
-            .collect();
+        let x: Vec<f64> =
+            test_points(n * d0 / 2 + 1, -1.0, 1.0, k as u64).iter().take(n * d0).map(|&v| v as f64).collect();
         let trace = reference::mlp::forward(&mlp_spec, &layout, &params64, &x, n);
-        let d_out: Vec<f64> = (0..3 * n)
-            .map(|i| ((i as f64) * 0.7).sin() * 0.01)
-            .collect();
+        let d_out: Vec<f64> = (0..3 * n).map(|i| ((i as f64) * 0.7).sin() * 0.01).collect();
         let mut grad64 = vec![0.0; layout.total];
-        let d_x =
-            reference::mlp::backward(&mlp_spec, &layout, &params64, &trace, &d_out, &mut grad64);
+        let d_x = reference::mlp::backward(&mlp_spec, &layout, &params64, &trace, &d_out, &mut grad64);
 
         for fma in [false, true] {
-            let input = feature_major(&x, d0);
+            let input = padded(&x, d0);
+            let mut wt = vec![0.0; plan.wt_len];
+            mlp::transpose_weights(&plan, &model.params, &mut wt);
             let mut scratch = ChunkScratch::new(&plan);
             if fma {
                 mlp::forward_chunk::<true, true>(
                     &plan,
                     &model.params,
+                    &wt,
                     &input,
                     &mut scratch.acts,
                     &mut scratch.derivs,
@@ -75,12 +63,13 @@ fn mlp_forward_and_backward_match_the_oracle() {
                 mlp::forward_chunk::<false, true>(
                     &plan,
                     &model.params,
+                    &wt,
                     &input,
                     &mut scratch.acts,
                     &mut scratch.derivs,
                 );
             }
-            let y = sample_major(&scratch.acts[plan.output_offset()..], 3, n);
+            let y = &scratch.acts[plan.output_offset()..plan.output_offset() + 3 * n];
             check(compare(
                 &format!("{} forward (fma {fma})", spec.describe()),
                 &y,
@@ -91,42 +80,20 @@ fn mlp_forward_and_backward_match_the_oracle() {
             // ∂L/∂z of the output layer from the oracle's d_out and activation.
             let last = mlp_spec.layers.len() - 1;
             let act = mlp_spec.layers[last].activation;
-            let dz: Vec<f64> = (0..3 * n)
-                .map(|i| d_out[i] * act.derivative_f64(trace.pre[last][i], trace.output[i]))
-                .collect();
-            scratch.delta[..3 * CHUNK].copy_from_slice(&feature_major(&dz, 3));
-            let mut wt = vec![0.0; plan.wt_len];
-            mlp::transpose_weights(&plan, &model.params, &mut wt);
+            let dz: Vec<f64> =
+                (0..3 * n).map(|i| d_out[i] * act.derivative_f64(trace.pre[last][i], trace.output[i])).collect();
+            scratch.delta[..3 * CHUNK].copy_from_slice(&padded(&dz, 3));
             let mut grad = vec![0.0f32; layout.total];
             let mut d_in = vec![0.0f32; d0 * CHUNK];
             if fma {
-                mlp::backward_chunk::<true>(
-                    &plan,
-                    &wt,
-                    &input,
-                    &mut scratch,
-                    &mut grad,
-                    Some(&mut d_in),
-                );
+                mlp::backward_chunk::<true>(&plan, &model.params, &input, &mut scratch, &mut grad, Some(&mut d_in));
             } else {
-                mlp::backward_chunk::<false>(
-                    &plan,
-                    &wt,
-                    &input,
-                    &mut scratch,
-                    &mut grad,
-                    Some(&mut d_in),
-                );
+                mlp::backward_chunk::<false>(&plan, &model.params, &input, &mut scratch, &mut grad, Some(&mut d_in));
             }
             let mlp_len = layout.encoding.start;
             let tol = Tolerance::F32_GRADIENT.scaled(&grad64[..mlp_len]);
-            check(compare(
-                &format!("{} weight gradients", spec.describe()),
-                &grad[..mlp_len],
-                &grad64[..mlp_len],
-                tol,
-            ));
-            let d_in = sample_major(&d_in, d0, n);
+            check(compare(&format!("{} weight gradients", spec.describe()), &grad[..mlp_len], &grad64[..mlp_len], tol));
+            let d_in = &d_in[..n * d0];
             check(compare(
                 &format!("{} input gradients", spec.describe()),
                 &d_in,
@@ -144,9 +111,7 @@ fn fourier_features_match_the_oracle() {
     let b64: Vec<f64> = b.iter().map(|&v| v as f64).collect();
     let pos = test_points(CHUNK, -1.0, 1.0, 4);
     let want = reference::fourier::forward(&b64, m, &pos);
-    let d_f: Vec<f64> = (0..CHUNK * 2 * m)
-        .map(|i| ((i as f64) * 0.3).cos())
-        .collect();
+    let d_f: Vec<f64> = (0..CHUNK * 2 * m).map(|i| ((i as f64) * 0.3).cos()).collect();
     let want_db = reference::fourier::backward(&b64, m, &pos, &d_f);
     let [plain, fused] = run_both(|fma| {
         let mut out = vec![0.0f32; 2 * m * CHUNK];
@@ -158,34 +123,18 @@ fn fourier_features_match_the_oracle() {
         out
     });
     for out in [&plain, &fused] {
-        let got = sample_major(out, 2 * m, CHUNK);
-        check(compare(
-            "Fourier features",
-            &got,
-            &want,
-            Tolerance::F32_FORWARD,
-        ));
+        check(compare("Fourier features", out, &want, Tolerance::F32_FORWARD));
         let mut db = vec![0.0f32; 2 * m];
-        fourier::backward_chunk(m, &pos, out, &feature_major(&d_f, 2 * m), &mut db);
-        check(compare(
-            "Fourier ∂L/∂B",
-            &db,
-            &want_db,
-            Tolerance::F32_GRADIENT.scaled(&want_db),
-        ));
+        fourier::backward_chunk(m, &pos, out, &padded(&d_f, 2 * m), &mut db);
+        check(compare("Fourier ∂L/∂B", &db, &want_db, Tolerance::F32_GRADIENT.scaled(&want_db)));
     }
 }
 
 #[test]
 fn hash_encoding_and_scatter_match_the_oracle() {
-    for spec in test_specs()
-        .into_iter()
-        .filter(|s| matches!(s, ModelSpec::HashGrid(_)))
-    {
+    for spec in test_specs().into_iter().filter(|s| matches!(s, ModelSpec::HashGrid(_))) {
         let model = test_model(spec.clone(), 9);
-        let EncodingSpec::HashGrid(enc) = spec.encoding() else {
-            unreachable!()
-        };
+        let EncodingSpec::HashGrid(enc) = spec.encoding() else { unreachable!() };
         let table = &model.params[model.layout().encoding];
         let table64: Vec<f64> = table.iter().map(|&v| v as f64).collect();
         let n = 3 * CHUNK;
@@ -195,40 +144,16 @@ fn hash_encoding_and_scatter_match_the_oracle() {
         let mut got = Vec::new();
         for c in 0..3 {
             let mut out = vec![0.0f32; width * CHUNK];
-            hash_grid::encode_chunk(
-                &enc,
-                table,
-                &pos[c * 2 * CHUNK..(c + 1) * 2 * CHUNK],
-                &mut out,
-            );
-            got.extend(sample_major(&out, width, CHUNK));
+            hash_grid::encode_chunk(&enc, table, &pos[c * 2 * CHUNK..(c + 1) * 2 * CHUNK], &mut out);
+            got.extend(out);
         }
-        check(compare(
-            &format!("{} encoding", spec.describe()),
-            &got,
-            &want,
-            Tolerance::F32_FORWARD,
-        ));
+        check(compare(&format!("{} encoding", spec.describe()), &got, &want, Tolerance::F32_FORWARD));
 
         let valid = n - 7;
-        let d_enc64: Vec<f64> = (0..n * width)
-            .map(|i| {
-                if i < valid * width {
-                    ((i as f64) * 0.77).sin()
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let want_grad =
-            reference::hash_grid::backward(&enc, &pos[..2 * valid], &d_enc64[..valid * width]);
-        let mut d_enc = Vec::new();
-        for c in 0..3 {
-            d_enc.extend(feature_major(
-                &d_enc64[c * CHUNK * width..(c + 1) * CHUNK * width],
-                width,
-            ));
-        }
+        let d_enc64: Vec<f64> =
+            (0..n * width).map(|i| if i < valid * width { ((i as f64) * 0.77).sin() } else { 0.0 }).collect();
+        let want_grad = reference::hash_grid::backward(&enc, &pos[..2 * valid], &d_enc64[..valid * width]);
+        let d_enc: Vec<f32> = d_enc64.iter().map(|&v| v as f32).collect();
         let level_len = enc.table_size as usize * enc.features;
         let mut grad = vec![0.0f32; table.len()];
         for (l, g) in grad.chunks_mut(level_len).enumerate() {
@@ -254,29 +179,15 @@ fn adam_matches_the_oracle_with_and_without_bias_correction() {
     let layout = spec.layout();
     let n = layout.total;
     for bias_correction in [true, false] {
-        let cfg = AdamConfig {
-            lr: 0.01,
-            bias_correction,
-            ..Default::default()
-        };
+        let cfg = AdamConfig { lr: 0.01, bias_correction, ..Default::default() };
         let mut p: Vec<f32> = (0..n).map(|i| (i as f32 * 0.1).sin()).collect();
         let mut p64: Vec<f64> = p.iter().map(|&v| v as f64).collect();
         let (mut m, mut v) = (vec![0.0f32; n], vec![0.0f32; n]);
         let (mut m64, mut v64) = (vec![0.0f64; n], vec![0.0f64; n]);
         for t in 1..=5u64 {
-            let g64: Vec<f64> = (0..n)
-                .map(|i| ((i as f64 + t as f64) * 0.37).cos() * 1e-2)
-                .collect();
+            let g64: Vec<f64> = (0..n).map(|i| ((i as f64 + t as f64) * 0.37).cos() * 1e-2).collect();
             let mut g: Vec<f32> = g64.iter().map(|&x| x as f32).collect();
-            adam::step(
-                &cfg,
-                t,
-                &mut p,
-                &mut g,
-                &mut m,
-                &mut v,
-                layout.encoding.clone(),
-            );
+            adam::step(&cfg, t, &mut p, &mut g, &mut m, &mut v, layout.encoding.clone());
             reference::adam::step(&cfg, t, &layout, &mut p64, &g64, &mut m64, &mut v64);
             assert!(g.iter().all(|&x| x == 0.0), "Adam clears the gradient");
         }
@@ -305,11 +216,7 @@ fn fused_gradient_equals_the_composition_of_oracle_primitives() {
     for (k, spec) in specs.into_iter().enumerate() {
         let model = test_model(spec.clone(), 40 + k as u64);
         let batch = 2 * CHUNK + 17;
-        let opts = TrainOptions {
-            batch: batch as u32,
-            seed: 77,
-            ..Default::default()
-        };
+        let opts = TrainOptions { batch: batch as u32, seed: 77, ..Default::default() };
         let mut engine = CpuEngine::new();
         engine.load(&model, Some(&image), &opts).expect("load");
         let loaded = engine.loaded.as_mut().expect("loaded");
@@ -323,11 +230,10 @@ fn fused_gradient_equals_the_composition_of_oracle_primitives() {
         let mut t = Vec::new();
         for s in 0..batch as u32 {
             let p = rng::train_pixel(77, 3, s, n_px) as usize;
-            x.extend_from_slice(&target.positions[2 * p..2 * p + 2]);
+            x.extend_from_slice(&target.position(p));
             t.extend(image.pixel(p).iter().map(|&c| c as f64));
         }
-        let (loss64, grad64) =
-            reference::loss_and_grad(&spec, &reference::params_f64(&model), &x, &t);
+        let (loss64, grad64) = reference::loss_and_grad(&spec, &reference::params_f64(&model), &x, &t);
         assert!(
             Tolerance::F32_FORWARD.matches(loss as f64, loss64),
             "{}: loss {loss} vs oracle {loss64}",
@@ -358,11 +264,7 @@ fn results_do_not_depend_on_the_thread_count() {
     let image = test_image(33, 21);
     for spec in test_specs() {
         let model = test_model(spec.clone(), 8);
-        let opts = TrainOptions {
-            batch: 5000,
-            seed: 2,
-            ..Default::default()
-        };
+        let opts = TrainOptions { batch: 5000, seed: 2, ..Default::default() };
         let mut runs = Vec::new();
         for threads in [1, 3] {
             let mut e = CpuEngine::with_threads(threads).expect("pool");
@@ -370,11 +272,7 @@ fn results_do_not_depend_on_the_thread_count() {
             e.train(3).expect("train");
             runs.push(e.model().expect("model").params);
         }
-        assert!(
-            runs[0] == runs[1],
-            "{}: 1 and 3 threads differ",
-            spec.describe()
-        );
+        assert!(runs[0] == runs[1], "{}: 1 and 3 threads differ", spec.describe());
     }
 }
 
@@ -384,8 +282,7 @@ fn divergence_is_reported_not_hidden() {
     let mut model = test_model(test_specs().swap_remove(0), 1);
     model.params[0] = f32::MAX;
     let mut e = CpuEngine::new();
-    e.load(&model, Some(&image), &TrainOptions::default())
-        .expect("load");
+    e.load(&model, Some(&image), &TrainOptions::default()).expect("load");
     let err = e.train(1).unwrap_err();
     assert!(err.to_string().contains("diverged"), "{err}");
 }
@@ -395,22 +292,12 @@ fn subset_training_samples_only_the_subset() {
     let image = test_image(20, 20);
     let model = test_model(test_specs().swap_remove(0), 1);
     let subset: Vec<u32> = (0..50).map(|k| k * 7).collect();
-    let opts = TrainOptions {
-        batch: 256,
-        subset: Some(subset),
-        ..Default::default()
-    };
+    let opts = TrainOptions { batch: 256, subset: Some(subset), ..Default::default() };
     let mut e = CpuEngine::new();
     e.load(&model, Some(&image), &opts).expect("load");
     let before = e.evaluate().expect("eval").psnr_db;
     e.train(30).expect("train");
     assert!(e.evaluate().expect("eval").psnr_db > before + 1.0);
-    let bad = TrainOptions {
-        subset: Some(vec![400]),
-        ..Default::default()
-    };
-    assert!(
-        e.load(&model, Some(&image), &bad).is_err(),
-        "an index outside the image is rejected"
-    );
+    let bad = TrainOptions { subset: Some(vec![400]), ..Default::default() };
+    assert!(e.load(&model, Some(&image), &bad).is_err(), "an index outside the image is rejected");
 }

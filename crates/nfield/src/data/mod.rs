@@ -40,10 +40,7 @@ impl Image {
             });
         }
         if rgb.iter().any(|v| !v.is_finite()) {
-            return Err(Error::Image {
-                path: "<memory>".into(),
-                message: "contains a non-finite value".into(),
-            });
+            return Err(Error::Image { path: "<memory>".into(), message: "contains a non-finite value".into() });
         }
         Ok(Image { width, height, rgb })
     }
@@ -52,15 +49,9 @@ impl Image {
     /// alpha, and, if `max_dim` is given and the longer side exceeds it, scales it down with a
     /// Lanczos3 filter so that the longer side is `max_dim` (never up).
     pub fn load(path: &Path, max_dim: Option<u32>) -> Result<Image> {
-        let bad = |message: String| Error::Image {
-            path: path.to_path_buf(),
-            message,
-        };
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            action: "reading",
-            source,
-        })?;
+        let bad = |message: String| Error::Image { path: path.to_path_buf(), message };
+        let bytes =
+            std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), action: "reading", source })?;
         if bytes.is_empty() {
             return Err(bad("the file is empty; expected a PNG or JPEG image".into()));
         }
@@ -68,28 +59,18 @@ impl Image {
             .with_guessed_format()
             .map_err(|e| bad(format!("cannot read: {e}")))?;
         if reader.format().is_none() {
-            return Err(bad(
-                "not a PNG or JPEG image (unrecognised file signature)".into()
-            ));
+            return Err(bad("not a PNG or JPEG image (unrecognised file signature)".into()));
         }
-        let mut decoder = reader
-            .into_decoder()
-            .map_err(|e| bad(format!("cannot decode: {e}")))?;
+        let mut decoder = reader.into_decoder().map_err(|e| bad(format!("cannot decode: {e}")))?;
         let (w, h) = decoder.dimensions();
         check_size(path, w, h)?;
-        let orientation = decoder
-            .orientation()
-            .map_err(|e| bad(format!("cannot read orientation: {e}")))?;
-        let mut img =
-            DynamicImage::from_decoder(decoder).map_err(|e| bad(format!("cannot decode: {e}")))?;
+        let orientation = decoder.orientation().map_err(|e| bad(format!("cannot read orientation: {e}")))?;
+        let mut img = DynamicImage::from_decoder(decoder).map_err(|e| bad(format!("cannot decode: {e}")))?;
         img.apply_orientation(orientation);
         let mut rgb = img.to_rgb32f();
         if let Some(max_dim) = max_dim {
             if max_dim == 0 {
-                return Err(Error::option(
-                    "max-dim",
-                    "expected a size of at least 1 pixel, got 0",
-                ));
+                return Err(Error::option("max-dim", "expected a size of at least 1 pixel, got 0"));
             }
             let (w, h) = rgb.dimensions();
             let long = w.max(h);
@@ -103,11 +84,7 @@ impl Image {
             }
         }
         let (width, height) = rgb.dimensions();
-        Ok(Image {
-            width,
-            height,
-            rgb: rgb.into_raw(),
-        })
+        Ok(Image { width, height, rgb: rgb.into_raw() })
     }
 
     /// Number of pixels.
@@ -124,10 +101,7 @@ impl Image {
     /// 8-bit RGB, rounding to nearest (the seed truncates; rounding halves the quantisation
     /// error and differs from it by at most 1/255).
     pub fn to_rgb8(&self) -> Vec<u8> {
-        self.rgb
-            .iter()
-            .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
-            .collect()
+        self.rgb.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect()
     }
 
     /// Writes an 8-bit RGB PNG through a temporary file renamed into place.
@@ -135,14 +109,8 @@ impl Image {
         let bytes = self.to_rgb8();
         write_atomic(path, |w| {
             let enc = image::codecs::png::PngEncoder::new(w);
-            image::ImageEncoder::write_image(
-                enc,
-                &bytes,
-                self.width,
-                self.height,
-                image::ExtendedColorType::Rgb8,
-            )
-            .map_err(std::io::Error::other)
+            image::ImageEncoder::write_image(enc, &bytes, self.width, self.height, image::ExtendedColorType::Rgb8)
+                .map_err(std::io::Error::other)
         })
     }
 }

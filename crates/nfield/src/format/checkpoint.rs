@@ -13,10 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// The checkpoint path that belongs to a model file.
 pub fn checkpoint_path(model_path: &Path) -> PathBuf {
-    let stem = model_path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model".into());
+    let stem = model_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
     model_path.with_file_name(format!("{stem}.adam.safetensors"))
 }
 
@@ -30,14 +27,8 @@ pub fn write_checkpoint(path: &Path, state: &AdamState, opts: &TrainOptions) -> 
         source: std::io::Error::other(e),
     };
     let views = [
-        (
-            "adam.m",
-            TensorView::new(Dtype::F32, vec![state.m.len()], &m).map_err(bad)?,
-        ),
-        (
-            "adam.v",
-            TensorView::new(Dtype::F32, vec![state.v.len()], &v).map_err(bad)?,
-        ),
+        ("adam.m", TensorView::new(Dtype::F32, vec![state.m.len()], &m).map_err(bad)?),
+        ("adam.v", TensorView::new(Dtype::F32, vec![state.v.len()], &v).map_err(bad)?),
     ];
     let a = &opts.adam;
     let meta: HashMap<String, String> = [
@@ -60,11 +51,7 @@ pub fn write_checkpoint(path: &Path, state: &AdamState, opts: &TrainOptions) -> 
 
 /// Reads a checkpoint: Adam's state and the recipe it was written with (subset excluded).
 pub fn read_checkpoint(path: &Path) -> Result<(AdamState, TrainOptions)> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.into(),
-        action: "reading",
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.into(), action: "reading", source })?;
     let field = |f: &str, msg: String| Error::field(path, f, msg);
     let tensors = SafeTensors::deserialize(&bytes)
         .map_err(|e| field("(header)", format!("not a safetensors checkpoint: {e}")))?;
@@ -72,55 +59,25 @@ pub fn read_checkpoint(path: &Path) -> Result<(AdamState, TrainOptions)> {
         .map_err(|e| field("(header)", format!("not a safetensors checkpoint: {e}")))?;
     let meta = header.metadata().clone().unwrap_or_default();
     if meta.get("format").map(String::as_str) != Some("nfield-adam-1") {
-        return Err(field(
-            "__metadata__.format",
-            "expected \"nfield-adam-1\"".into(),
-        ));
+        return Err(field("__metadata__.format", "expected \"nfield-adam-1\"".into()));
     }
-    fn get<T: std::str::FromStr>(
-        meta: &HashMap<String, String>,
-        key: &str,
-        path: &Path,
-    ) -> Result<T> {
-        meta.get(key).and_then(|v| v.parse().ok()).ok_or_else(|| {
-            Error::field(
-                path,
-                format!("__metadata__.{key}"),
-                "missing or not a number".to_string(),
-            )
-        })
+    fn get<T: std::str::FromStr>(meta: &HashMap<String, String>, key: &str, path: &Path) -> Result<T> {
+        meta.get(key)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| Error::field(path, format!("__metadata__.{key}"), "missing or not a number".to_string()))
     }
     let read = |name: &str| -> Result<Vec<f32>> {
-        let t = tensors
-            .tensor(name)
-            .map_err(|e| field(name, format!("missing: {e}")))?;
+        let t = tensors.tensor(name).map_err(|e| field(name, format!("missing: {e}")))?;
         if t.dtype() != Dtype::F32 || t.shape().len() != 1 {
-            return Err(field(
-                name,
-                format!(
-                    "expected a 1-D f32 tensor, got {:?} {:?}",
-                    t.dtype(),
-                    t.shape()
-                ),
-            ));
+            return Err(field(name, format!("expected a 1-D f32 tensor, got {:?} {:?}", t.dtype(), t.shape())));
         }
-        Ok(t.data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
+        Ok(t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
     };
     let (m, v) = (read("adam.m")?, read("adam.v")?);
     if m.len() != v.len() {
-        return Err(field(
-            "adam.v",
-            format!("expected {} values like adam.m, got {}", m.len(), v.len()),
-        ));
+        return Err(field("adam.v", format!("expected {} values like adam.m, got {}", m.len(), v.len())));
     }
-    let state = AdamState {
-        step: get(&meta, "step", path)?,
-        m,
-        v,
-    };
+    let state = AdamState { step: get(&meta, "step", path)?, m, v };
     let opts = TrainOptions {
         batch: get(&meta, "batch", path)?,
         seed: get(&meta, "seed", path)?,
@@ -145,20 +102,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let model = dir.path().join("m.json");
         let path = checkpoint_path(&model);
-        assert_eq!(
-            path.file_name().and_then(|n| n.to_str()),
-            Some("m.adam.safetensors")
-        );
-        let state = AdamState {
-            step: 17,
-            m: vec![0.5, -1.0, 3.0],
-            v: vec![1.0, 2.0, 0.25],
-        };
-        let opts = TrainOptions {
-            batch: 777,
-            seed: 9,
-            ..Default::default()
-        };
+        assert_eq!(path.file_name().and_then(|n| n.to_str()), Some("m.adam.safetensors"));
+        let state = AdamState { step: 17, m: vec![0.5, -1.0, 3.0], v: vec![1.0, 2.0, 0.25] };
+        let opts = TrainOptions { batch: 777, seed: 9, ..Default::default() };
         write_checkpoint(&path, &state, &opts).expect("write");
         let (s2, o2) = read_checkpoint(&path).expect("read");
         assert_eq!(s2, state);

@@ -5,9 +5,7 @@ mod checkpoint;
 mod seed_json;
 
 pub use checkpoint::{checkpoint_path, read_checkpoint, write_checkpoint};
-pub use seed_json::{
-    EmbeddedSamples, ModelFile, Sample, embed_samples, read_model, read_model_str, write_model,
-};
+pub use seed_json::{EmbeddedSamples, ModelFile, Sample, embed_samples, read_model, read_model_str, write_model};
 
 use crate::{Error, Result};
 use std::io::Write;
@@ -15,17 +13,8 @@ use std::path::Path;
 
 /// Writes a file through a temporary sibling that is renamed into place, so a failed or
 /// interrupted write never leaves a partial file at `path`.
-pub fn write_atomic(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<()> {
-    let io = |action: &'static str| {
-        move |source| Error::Io {
-            path: path.to_path_buf(),
-            action,
-            source,
-        }
-    };
+pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    let io = |action: &'static str| move |source| Error::Io { path: path.to_path_buf(), action, source };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -37,10 +26,7 @@ pub fn write_atomic(
             source: std::io::Error::other("the path is a directory; expected a file name"),
         });
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
@@ -74,19 +60,14 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("out.txt"), "{err}");
-        assert_eq!(
-            std::fs::read_dir(dir.path()).expect("list").count(),
-            0,
-            "no partial or temporary file"
-        );
+        assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0, "no partial or temporary file");
         write_atomic(&path, |w| w.write_all(b"whole")).expect("write");
         assert_eq!(std::fs::read(&path).expect("read"), b"whole");
     }
 
     #[test]
     fn unwritable_directory_is_a_clear_error() {
-        let err =
-            write_atomic(Path::new("/nonexistent-dir/x.json"), |w| w.write_all(b"x")).unwrap_err();
+        let err = write_atomic(Path::new("/nonexistent-dir/x.json"), |w| w.write_all(b"x")).unwrap_err();
         assert!(err.to_string().contains("/nonexistent-dir/x.json"), "{err}");
     }
 }

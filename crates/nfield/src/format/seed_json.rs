@@ -17,8 +17,8 @@
 use super::write_atomic;
 use crate::data::Image;
 use crate::model::{
-    CoordRange, Coords, FourierSpec, Growth, HashGridSpec, ImageSize, Model, ModelKind, ModelSpec,
-    OutputActivation, PixelGrid, SirenSpec,
+    CoordRange, Coords, FourierSpec, Growth, HashGridSpec, ImageSize, Model, ModelKind, ModelSpec, OutputActivation,
+    PixelGrid, SirenSpec,
 };
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
@@ -154,20 +154,14 @@ impl<'de> Deserialize<'de> for MlpJson {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("an object {\"layers\": [...]} or an array of layers")
             }
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<MlpJson, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<MlpJson, A::Error> {
                 let mut layers = Vec::new();
                 while let Some(l) = seq.next_element::<LayerJson>()? {
                     layers.push(l);
                 }
                 Ok(MlpJson { layers })
             }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<MlpJson, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<MlpJson, A::Error> {
                 let mut layers = None;
                 while let Some(key) = map.next_key::<String>()? {
                     if key == "layers" {
@@ -176,9 +170,7 @@ impl<'de> Deserialize<'de> for MlpJson {
                         map.next_value::<IgnoredAny>()?;
                     }
                 }
-                layers
-                    .map(|layers| MlpJson { layers })
-                    .ok_or_else(|| serde::de::Error::missing_field("layers"))
+                layers.map(|layers| MlpJson { layers }).ok_or_else(|| serde::de::Error::missing_field("layers"))
             }
         }
         d.deserialize_any(V)
@@ -201,11 +193,8 @@ struct SampleJson {
 
 /// Reads a model file (any of the seed's three schemas, or one nfield wrote).
 pub fn read_model(path: &Path) -> Result<ModelFile> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        action: "reading",
-        source,
-    })?;
+    let bytes =
+        std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), action: "reading", source })?;
     parse(path, &bytes)
 }
 
@@ -216,25 +205,16 @@ pub fn read_model_str(name: &str, text: &str) -> Result<ModelFile> {
 
 fn parse(path: &Path, bytes: &[u8]) -> Result<ModelFile> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::Json {
-            path: path.into(),
-            message: "the file is empty; expected a JSON model file".into(),
-        });
+        return Err(Error::Json { path: path.into(), message: "the file is empty; expected a JSON model file".into() });
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let file: FileJson = match serde_path_to_error::deserialize(&mut de) {
         Ok(f) => f,
         Err(e) => {
-            return Err(json_error(
-                path,
-                bytes,
-                e.path().to_string(),
-                e.into_inner(),
-            ));
+            return Err(json_error(path, bytes, e.path().to_string(), e.into_inner()));
         }
     };
-    de.end()
-        .map_err(|e| json_error(path, bytes, String::new(), e))?;
+    de.end().map_err(|e| json_error(path, bytes, String::new(), e))?;
     from_json(path, file)
 }
 
@@ -243,22 +223,14 @@ fn json_error(path: &Path, bytes: &[u8], field: String, e: serde_json::Error) ->
     match e.classify() {
         Category::Data => Error::field(
             path,
-            if field.is_empty() || field == "." {
-                "(top level)".into()
-            } else {
-                field
-            },
+            if field.is_empty() || field == "." { "(top level)".into() } else { field },
             e.to_string(),
         ),
         Category::Io | Category::Syntax | Category::Eof => {
             let mut message = e.to_string();
             // Python's json.dump writes NaN/Infinity, which JSON does not allow.
-            let line = bytes
-                .split(|&b| b == b'\n')
-                .nth(e.line().saturating_sub(1))
-                .unwrap_or(&[]);
-            let rest =
-                String::from_utf8_lossy(line.get(e.column().saturating_sub(1)..).unwrap_or(&[]));
+            let line = bytes.split(|&b| b == b'\n').nth(e.line().saturating_sub(1)).unwrap_or(&[]);
+            let rest = String::from_utf8_lossy(line.get(e.column().saturating_sub(1)..).unwrap_or(&[]));
             let rest = rest.trim_start_matches(['-', ' ']);
             if rest.starts_with("NaN")
                 || rest.starts_with("Infinity")
@@ -270,10 +242,7 @@ fn json_error(path: &Path, bytes: &[u8], field: String, e: serde_json::Error) ->
             if field.len() > 1 {
                 message = format!("{message} (in `{field}`)");
             }
-            Error::Json {
-                path: path.into(),
-                message,
-            }
+            Error::Json { path: path.into(), message }
         }
     }
 }
@@ -307,10 +276,7 @@ fn from_json(path: &Path, file: FileJson) -> Result<ModelFile> {
     if kind != ModelKind::Fourier && file.fourier.is_some() {
         return Err(field(
             "fourier",
-            format!(
-                "a {} model has no Fourier features; remove it or set model.type to \"fourier\"",
-                kind.seed_type()
-            ),
+            format!("a {} model has no Fourier features; remove it or set model.type to \"fourier\"", kind.seed_type()),
         ));
     }
 
@@ -318,10 +284,7 @@ fn from_json(path: &Path, file: FileJson) -> Result<ModelFile> {
     if layers.len() < 2 {
         return Err(field(
             "mlp.layers",
-            format!(
-                "expected at least 2 layers (input → width → 3), got {}",
-                layers.len()
-            ),
+            format!("expected at least 2 layers (input → width → 3), got {}", layers.len()),
         ));
     }
     let width = layers[0].biases.len();
@@ -337,30 +300,21 @@ fn from_json(path: &Path, file: FileJson) -> Result<ModelFile> {
             (ModelSpec::Siren(spec), Vec::new())
         }
         ModelKind::Fourier => {
-            let f = file.fourier.as_ref().ok_or_else(|| {
-                field(
-                    "fourier",
-                    "a Fourier model needs `fourier.B` (2 rows of m floats)".into(),
-                )
-            })?;
+            let f = file
+                .fourier
+                .as_ref()
+                .ok_or_else(|| field("fourier", "a Fourier model needs `fourier.B` (2 rows of m floats)".into()))?;
             if f.b.len() != 2 {
                 return Err(field(
                     "fourier.B",
-                    format!(
-                        "expected 2 rows (one per input dimension), got {}",
-                        f.b.len()
-                    ),
+                    format!("expected 2 rows (one per input dimension), got {}", f.b.len()),
                 ));
             }
             let m = f.b[0].len();
             if m == 0 || f.b[1].len() != m {
                 return Err(field(
                     "fourier.B",
-                    format!(
-                        "expected 2 rows of equal, non-zero length, got {} and {}",
-                        m,
-                        f.b[1].len()
-                    ),
+                    format!("expected 2 rows of equal, non-zero length, got {} and {}", m, f.b[1].len()),
                 ));
             }
             let spec = FourierSpec {
@@ -375,20 +329,15 @@ fn from_json(path: &Path, file: FileJson) -> Result<ModelFile> {
             (ModelSpec::Fourier(spec), values)
         }
         ModelKind::HashGrid => {
-            let e = file.encoding.as_ref().ok_or_else(|| {
-                field(
-                    "encoding",
-                    "a hash-grid model needs an `encoding` object".into(),
-                )
-            })?;
+            let e = file
+                .encoding
+                .as_ref()
+                .ok_or_else(|| field("encoding", "a hash-grid model needs an `encoding` object".into()))?;
             let growth = match (e.growth.as_deref(), e.per_level_scale) {
                 (None | Some("floor_log"), _) => Growth::FloorLog,
                 (Some("geometric"), Some(b)) => Growth::Geometric { per_level_scale: b },
                 (Some("geometric"), None) => {
-                    return Err(field(
-                        "encoding.per_level_scale",
-                        "geometric growth needs a per_level_scale".into(),
-                    ));
+                    return Err(field("encoding.per_level_scale", "geometric growth needs a per_level_scale".into()));
                 }
                 (Some(other), _) => {
                     return Err(field(
@@ -465,28 +414,17 @@ fn from_json(path: &Path, file: FileJson) -> Result<ModelFile> {
             } else {
                 format!("{} (the hidden width set by layer 0)", want.outputs)
             };
-            return Err(field(
-                &format!("{name}.biases"),
-                format!("expected {why} values, got {}", layer.biases.len()),
-            ));
+            return Err(field(&format!("{name}.biases"), format!("expected {why} values, got {}", layer.biases.len())));
         }
         if layer.weights.len() != want.outputs {
             return Err(field(
                 &format!("{name}.weights"),
-                format!(
-                    "expected {} rows (one per output), got {}",
-                    want.outputs,
-                    layer.weights.len()
-                ),
+                format!("expected {} rows (one per output), got {}", want.outputs, layer.weights.len()),
             ));
         }
         for (o, row) in layer.weights.iter().enumerate() {
             if row.len() != want.inputs {
-                let why = if l == 0 {
-                    input_reason(&spec)
-                } else {
-                    "the previous layer's outputs".into()
-                };
+                let why = if l == 0 { input_reason(&spec) } else { "the previous layer's outputs".into() };
                 return Err(field(
                     &format!("{name}.weights[{o}]"),
                     format!("expected {} inputs ({why}), got {}", want.inputs, row.len()),
@@ -499,13 +437,9 @@ fn from_json(path: &Path, file: FileJson) -> Result<ModelFile> {
         params.extend_from_slice(&layer.biases);
     }
     match kind {
-        ModelKind::HashGrid => params.extend_from_slice(
-            &file
-                .encoding
-                .as_ref()
-                .map(|e| e.hash_table.data.as_slice())
-                .unwrap_or(&[]),
-        ),
+        ModelKind::HashGrid => {
+            params.extend_from_slice(&file.encoding.as_ref().map(|e| e.hash_table.data.as_slice()).unwrap_or(&[]))
+        }
         _ => params.extend_from_slice(&encoding_values),
     }
 
@@ -514,27 +448,15 @@ fn from_json(path: &Path, file: FileJson) -> Result<ModelFile> {
         Some(i) if i.width == 0 || i.height == 0 => {
             return Err(field(
                 "metadata.image",
-                format!(
-                    "expected a width and height of at least 1, got {}×{}",
-                    i.width, i.height
-                ),
+                format!("expected a width and height of at least 1, got {}×{}", i.width, i.height),
             ));
         }
-        Some(i) => Some(ImageSize {
-            width: i.width,
-            height: i.height,
-        }),
+        Some(i) => Some(ImageSize { width: i.width, height: i.height }),
         None => None,
     };
     let coords = match meta.and_then(|m| m.coordinates.as_ref()) {
-        Some(c) => Coords {
-            grid: c.grid,
-            range: c.range,
-        },
-        None => Coords {
-            grid: PixelGrid::Endpoints,
-            range: kind.coord_range(),
-        },
+        Some(c) => Coords { grid: c.grid, range: c.range },
+        None => Coords { grid: PixelGrid::Endpoints, range: kind.coord_range() },
     };
 
     let samples = match &file.samples {
@@ -569,19 +491,11 @@ fn from_json(path: &Path, file: FileJson) -> Result<ModelFile> {
                     value: [s.value[0], s.value[1], s.value[2]],
                 });
             }
-            Some(EmbeddedSamples {
-                seed: file.sample_seed.unwrap_or(0),
-                samples,
-            })
+            Some(EmbeddedSamples { seed: file.sample_seed.unwrap_or(0), samples })
         }
     };
 
-    let model = Model {
-        spec,
-        params,
-        coords,
-        image,
-    };
+    let model = Model { spec, params, coords, image };
     Ok(ModelFile { model, samples })
 }
 
@@ -589,10 +503,7 @@ fn input_reason(spec: &ModelSpec) -> String {
     match spec {
         ModelSpec::Siren(_) => "a SIREN's input is the 2-D position".into(),
         ModelSpec::Fourier(s) => format!("2 × {} Fourier features of fourier.B", s.frequencies),
-        ModelSpec::HashGrid(s) => format!(
-            "{} levels × {} features of the encoding",
-            s.levels, s.features_per_level
-        ),
+        ModelSpec::HashGrid(s) => format!("{} levels × {} features of the encoding", s.levels, s.features_per_level),
     }
 }
 
@@ -612,11 +523,9 @@ fn encoding_field(option: &str) -> String {
 fn check_finite(path: &Path, field: &str, values: &[f32]) -> Result<()> {
     match values.iter().position(|v| !v.is_finite()) {
         None => Ok(()),
-        Some(i) => Err(Error::field(
-            path,
-            format!("{field}[{i}]"),
-            format!("expected a finite number, got {}", values[i]),
-        )),
+        Some(i) => {
+            Err(Error::field(path, format!("{field}[{i}]"), format!("expected a finite number, got {}", values[i])))
+        }
     }
 }
 
@@ -636,10 +545,7 @@ fn to_json(file: &ModelFile) -> Result<FileJson> {
         })
         .collect();
     let enc = &p[layout.encoding.clone()];
-    let mut info = ModelJson {
-        kind: Some(model.kind().seed_type().into()),
-        ..Default::default()
-    };
+    let mut info = ModelJson { kind: Some(model.kind().seed_type().into()), ..Default::default() };
     let (mut encoding, mut fourier) = (None, None);
     match &model.spec {
         ModelSpec::Siren(s) => {
@@ -649,10 +555,7 @@ fn to_json(file: &ModelFile) -> Result<FileJson> {
         ModelSpec::Fourier(s) => {
             info.train_b = Some(s.train_b);
             let m = s.frequencies;
-            fourier = Some(FourierJson {
-                b: vec![enc[..m].to_vec(), enc[m..].to_vec()],
-                sigma: Some(s.sigma),
-            });
+            fourier = Some(FourierJson { b: vec![enc[..m].to_vec(), enc[m..].to_vec()], sigma: Some(s.sigma) });
         }
         ModelSpec::HashGrid(s) => {
             info.output_activation = Some(match s.output {
@@ -685,10 +588,7 @@ fn to_json(file: &ModelFile) -> Result<FileJson> {
             height: i.height,
             aspect_ratio: i.width as f64 / i.height as f64,
         }),
-        coordinates: Some(CoordsJson {
-            grid: model.coords.grid,
-            range: model.coords.range,
-        }),
+        coordinates: Some(CoordsJson { grid: model.coords.grid, range: model.coords.range }),
     };
     let samples = file.samples.as_ref();
     Ok(FileJson {
@@ -700,13 +600,7 @@ fn to_json(file: &ModelFile) -> Result<FileJson> {
         sample_count: samples.map(|s| s.samples.len()),
         sample_seed: samples.map(|s| s.seed),
         samples: samples.map(|s| {
-            s.samples
-                .iter()
-                .map(|x| SampleJson {
-                    position: x.position.to_vec(),
-                    value: x.value.to_vec(),
-                })
-                .collect()
+            s.samples.iter().map(|x| SampleJson { position: x.position.to_vec(), value: x.value.to_vec() }).collect()
         }),
     })
 }
@@ -715,20 +609,12 @@ fn to_json(file: &ModelFile) -> Result<FileJson> {
 /// the order of `train.py`), through a temporary file renamed into place.
 pub fn write_model(path: &Path, file: &ModelFile) -> Result<()> {
     let json = to_json(file).map_err(|e| with_path(e, path))?;
-    write_atomic(path, |w| {
-        serde_json::to_writer_pretty(w, &json).map_err(std::io::Error::other)
-    })
+    write_atomic(path, |w| serde_json::to_writer_pretty(w, &json).map_err(std::io::Error::other))
 }
 
 fn with_path(e: Error, path: &Path) -> Error {
     match e {
-        Error::Field {
-            field, expected, ..
-        } => Error::Field {
-            path: PathBuf::from(path),
-            field,
-            expected,
-        },
+        Error::Field { field, expected, .. } => Error::Field { path: PathBuf::from(path), field, expected },
         other => other,
     }
 }
@@ -741,10 +627,7 @@ pub fn embed_samples(coords: Coords, image: &Image, count: u32, seed: u64) -> Em
         .into_iter()
         .map(|k| {
             let (i, j) = (k % image.width, k / image.width);
-            Sample {
-                position: coords.pixel(i, j, image.width, image.height),
-                value: image.pixel(k as usize),
-            }
+            Sample { position: coords.pixel(i, j, image.width, image.height), value: image.pixel(k as usize) }
         })
         .collect();
     EmbeddedSamples { seed, samples }

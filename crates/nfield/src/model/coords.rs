@@ -107,12 +107,7 @@ impl Default for View {
 
 impl View {
     /// The whole training image, stretched to the grid.
-    pub const FULL: View = View {
-        x0: 0.0,
-        y0: 0.0,
-        x1: 1.0,
-        y1: 1.0,
-    };
+    pub const FULL: View = View { x0: 0.0, y0: 0.0, x1: 1.0, y1: 1.0 };
 
     /// The seed's aspect fit (SPEC §2.2): the training image centred in a `width × height` grid
     /// with black bars on the sides that do not match its aspect ratio.
@@ -125,19 +120,11 @@ impl View {
         if grid > target {
             let visible = (target / grid).max(1e-6);
             let pad = 0.5 * (1.0 / visible - 1.0);
-            View {
-                x0: -pad,
-                x1: 1.0 + pad,
-                ..View::FULL
-            }
+            View { x0: -pad, x1: 1.0 + pad, ..View::FULL }
         } else if grid < target {
             let visible = (grid / target).max(1e-6);
             let pad = 0.5 * (1.0 / visible - 1.0);
-            View {
-                y0: -pad,
-                y1: 1.0 + pad,
-                ..View::FULL
-            }
+            View { y0: -pad, y1: 1.0 + pad, ..View::FULL }
         } else {
             View::FULL
         }
@@ -151,14 +138,7 @@ impl View {
 
 /// Fills `out` (`width·height·2` floats, row-major, `[x, y]` per pixel) with the model-space
 /// positions of a grid, and `inside` (`width·height`) with whether each pixel lies in the image.
-pub fn grid_positions(
-    coords: Coords,
-    view: View,
-    width: u32,
-    height: u32,
-    out: &mut [f32],
-    inside: &mut [bool],
-) {
+pub fn grid_positions(coords: Coords, view: View, width: u32, height: u32, out: &mut [f32], inside: &mut [bool]) {
     let xs: Vec<(f32, bool)> = (0..width)
         .map(|i| {
             let u = view.x0 + (view.x1 - view.x0) * coords.unit(i, width);
@@ -184,30 +164,17 @@ mod tests {
 
     #[test]
     fn linspace_endpoints_match_numpy() {
-        let c = Coords {
-            range: CoordRange::MinusOneOne,
-            grid: PixelGrid::Endpoints,
-        };
+        let c = Coords { range: CoordRange::MinusOneOne, grid: PixelGrid::Endpoints };
         assert_eq!(c.axis(0, 771), -1.0);
         assert_eq!(c.axis(770, 771), 1.0);
         assert_eq!(c.axis(385, 771), 0.0);
-        let z = Coords {
-            range: CoordRange::ZeroOne,
-            grid: PixelGrid::Endpoints,
-        };
-        assert_eq!(
-            z.axis(0, 1),
-            0.5,
-            "a single pixel sits in the middle (the seed divides by zero)"
-        );
+        let z = Coords { range: CoordRange::ZeroOne, grid: PixelGrid::Endpoints };
+        assert_eq!(z.axis(0, 1), 0.5, "a single pixel sits in the middle (the seed divides by zero)");
     }
 
     #[test]
     fn pixel_centres() {
-        let c = Coords {
-            range: CoordRange::MinusOneOne,
-            grid: PixelGrid::Centers,
-        };
+        let c = Coords { range: CoordRange::MinusOneOne, grid: PixelGrid::Centers };
         assert_eq!(c.axis(0, 2), -0.5);
         assert_eq!(c.axis(1, 2), 0.5);
     }

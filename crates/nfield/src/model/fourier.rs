@@ -26,13 +26,7 @@ pub struct FourierSpec {
 impl Default for FourierSpec {
     /// The seed's Fourier MLP: 64 frequencies, σ = 1, width 64, 8 ReLU layers, frozen B.
     fn default() -> Self {
-        FourierSpec {
-            frequencies: 64,
-            sigma: 1.0,
-            width: 64,
-            hidden_layers: 8,
-            train_b: false,
-        }
+        FourierSpec { frequencies: 64, sigma: 1.0, width: 64, hidden_layers: 8, train_b: false }
     }
 }
 
@@ -55,16 +49,10 @@ impl FourierSpec {
         super::check_width(self.width)?;
         super::check_depth("layers", self.hidden_layers, 1)?;
         if !(1..=4096).contains(&self.frequencies) {
-            return Err(Error::option(
-                "frequencies",
-                format!("expected 1..=4096, got {}", self.frequencies),
-            ));
+            return Err(Error::option("frequencies", format!("expected 1..=4096, got {}", self.frequencies)));
         }
         if !(self.sigma.is_finite() && self.sigma > 0.0) {
-            return Err(Error::option(
-                "sigma",
-                format!("expected a finite value > 0, got {}", self.sigma),
-            ));
+            return Err(Error::option("sigma", format!("expected a finite value > 0, got {}", self.sigma)));
         }
         Ok(())
     }

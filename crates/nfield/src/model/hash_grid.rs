@@ -105,21 +105,14 @@ impl HashGridSpec {
                 let hi = (self.max_resolution as f64).ln().floor();
                 (0..levels)
                     .map(|l| {
-                        let t = if levels > 1 {
-                            l as f64 / (levels - 1) as f64
-                        } else {
-                            0.0
-                        };
+                        let t = if levels > 1 { l as f64 / (levels - 1) as f64 } else { 0.0 };
                         let e = (lo + (hi - lo) * t) as f32;
                         (e as f64).exp() as f32
                     })
                     .collect()
             }
             Growth::Geometric { per_level_scale } => (0..levels)
-                .map(|l| {
-                    (self.base_resolution as f64 * (per_level_scale as f64).powi(l as i32) - 1.0)
-                        as f32
-                })
+                .map(|l| (self.base_resolution as f64 * (per_level_scale as f64).powi(l as i32) - 1.0) as f32)
                 .collect(),
         }
     }
@@ -154,51 +147,33 @@ impl HashGridSpec {
         super::check_width(self.width)?;
         super::check_depth("layers", self.hidden_layers, 1)?;
         if !(1..=64).contains(&self.levels) {
-            return Err(Error::option(
-                "levels",
-                format!("expected 1..=64, got {}", self.levels),
-            ));
+            return Err(Error::option("levels", format!("expected 1..=64, got {}", self.levels)));
         }
         if ![1, 2, 4, 8].contains(&self.features_per_level) {
             return Err(Error::option(
                 "features",
-                format!(
-                    "expected 1, 2, 4 or 8 features per level, got {}",
-                    self.features_per_level
-                ),
+                format!("expected 1, 2, 4 or 8 features per level, got {}", self.features_per_level),
             ));
         }
         if !(4..=24).contains(&self.log2_table_size) {
             return Err(Error::option(
                 "log2-table",
-                format!(
-                    "expected a log2 table size in 4..=24, got {}",
-                    self.log2_table_size
-                ),
+                format!("expected a log2 table size in 4..=24, got {}", self.log2_table_size),
             ));
         }
         if self.table_len() > (1 << 31) {
             return Err(Error::option(
                 "log2-table",
-                format!(
-                    "the table would hold {} values; at most 2^31 are supported",
-                    self.table_len()
-                ),
+                format!("the table would hold {} values; at most 2^31 are supported", self.table_len()),
             ));
         }
         if !(1..=1 << 20).contains(&self.base_resolution) {
-            return Err(Error::option(
-                "base-res",
-                format!("expected 1..=2^20, got {}", self.base_resolution),
-            ));
+            return Err(Error::option("base-res", format!("expected 1..=2^20, got {}", self.base_resolution)));
         }
         if self.max_resolution < self.base_resolution || self.max_resolution > 1 << 24 {
             return Err(Error::option(
                 "max-res",
-                format!(
-                    "expected a value in base-res ({})..=2^24, got {}",
-                    self.base_resolution, self.max_resolution
-                ),
+                format!("expected a value in base-res ({})..=2^24, got {}", self.base_resolution, self.max_resolution),
             ));
         }
         if let Growth::Geometric { per_level_scale } = self.growth {
@@ -227,8 +202,8 @@ mod tests {
     fn seed_level_scales_match_the_spec() {
         // SPEC §3.3: e^(2 + l/3).
         let expect = [
-            7.389, 10.312, 14.392, 20.086, 28.032, 39.121, 54.598, 76.198, 106.343, 148.413,
-            207.127, 289.069, 403.429, 563.030, 785.772, 1096.633,
+            7.389, 10.312, 14.392, 20.086, 28.032, 39.121, 54.598, 76.198, 106.343, 148.413, 207.127, 289.069, 403.429,
+            563.030, 785.772, 1096.633,
         ];
         let got = HashGridSpec::default().level_scales();
         for (g, e) in got.iter().zip(expect) {
@@ -238,12 +213,7 @@ mod tests {
 
     #[test]
     fn geometric_scales_follow_tiny_cuda_nn() {
-        let spec = HashGridSpec {
-            growth: Growth::Geometric {
-                per_level_scale: 1.5,
-            },
-            ..Default::default()
-        };
+        let spec = HashGridSpec { growth: Growth::Geometric { per_level_scale: 1.5 }, ..Default::default() };
         let s = spec.level_scales();
         assert_eq!(s[0], 15.0);
         assert!((s[2] - (16.0 * 2.25 - 1.0)).abs() < 1e-5);
@@ -253,10 +223,7 @@ mod tests {
     #[test]
     fn hash_matches_u32_wraparound() {
         assert_eq!(hash_index(3, 0, 4096), 3);
-        assert_eq!(
-            hash_index(0, 1, 1u32 << 31),
-            HASH_PRIME_Y & ((1u32 << 31) - 1)
-        );
+        assert_eq!(hash_index(0, 1, 1u32 << 31), HASH_PRIME_Y & ((1u32 << 31) - 1));
         // negative cells wrap like numpy's int64 → uint64 cast followed by a 32-bit mask
         assert_eq!(hash_index(-1, 0, 4096), 4095);
     }

@@ -87,23 +87,11 @@ impl MlpSpec {
         output: usize,
         output_act: Activation,
     ) -> Self {
-        let mut layers = vec![LayerSpec {
-            inputs: input,
-            outputs: width,
-            activation: first,
-        }];
+        let mut layers = vec![LayerSpec { inputs: input, outputs: width, activation: first }];
         for _ in 0..hidden {
-            layers.push(LayerSpec {
-                inputs: width,
-                outputs: width,
-                activation: hidden_act,
-            });
+            layers.push(LayerSpec { inputs: width, outputs: width, activation: hidden_act });
         }
-        layers.push(LayerSpec {
-            inputs: width,
-            outputs: output,
-            activation: output_act,
-        });
+        layers.push(LayerSpec { inputs: width, outputs: output, activation: output_act });
         MlpSpec { layers }
     }
 
@@ -119,11 +107,7 @@ impl MlpSpec {
 
     /// The widest layer (input or output): the size of an activation scratch row.
     pub fn max_width(&self) -> usize {
-        self.layers
-            .iter()
-            .map(|l| l.inputs.max(l.outputs))
-            .max()
-            .unwrap_or(0)
+        self.layers.iter().map(|l| l.inputs.max(l.outputs)).max().unwrap_or(0)
     }
 
     /// Parameters of all layers.

@@ -146,10 +146,7 @@ impl ModelSpec {
     pub fn encoding(&self) -> EncodingSpec {
         match self {
             ModelSpec::Siren(_) => EncodingSpec::Identity,
-            ModelSpec::Fourier(s) => EncodingSpec::Fourier {
-                frequencies: s.frequencies,
-                trainable: s.train_b,
-            },
+            ModelSpec::Fourier(s) => EncodingSpec::Fourier { frequencies: s.frequencies, trainable: s.train_b },
             ModelSpec::HashGrid(s) => EncodingSpec::HashGrid(HashGridEncoding {
                 levels: s.levels,
                 features: s.features_per_level,
@@ -193,12 +190,7 @@ impl ModelSpec {
             ModelSpec::Fourier(s) => s.train_b,
             ModelSpec::HashGrid(_) => true,
         };
-        ParamLayout {
-            layers,
-            total: encoding.end,
-            encoding,
-            encoding_trainable,
-        }
+        ParamLayout { layers, total: encoding.end, encoding, encoding_trainable }
     }
 
     /// Total number of parameters (trainable or not).
@@ -243,8 +235,7 @@ impl ModelSpec {
                 mx = s.max_resolution,
                 g = match s.growth {
                     Growth::FloorLog => "floor-log scales".to_string(),
-                    Growth::Geometric { per_level_scale } =>
-                        format!("geometric ×{per_level_scale}"),
+                    Growth::Geometric { per_level_scale } => format!("geometric ×{per_level_scale}"),
                 },
                 e = s.encoding_dim(),
                 w = s.width,
@@ -295,9 +286,7 @@ impl Model {
                     (Init::Uniform(wb), Init::Uniform(bb))
                 }
                 // He initialisation, zero biases (train.py's FourierMLP).
-                ModelSpec::Fourier(_) => {
-                    (Init::Normal((2.0 / layer.inputs as f64).sqrt()), Init::Zero)
-                }
+                ModelSpec::Fourier(_) => (Init::Normal((2.0 / layer.inputs as f64).sqrt()), Init::Zero),
                 // MLX's nn.Linear default: U(±1/√in) for weights and biases.
                 ModelSpec::HashGrid(_) => {
                     let b = 1.0 / (layer.inputs as f64).sqrt();
@@ -305,30 +294,16 @@ impl Model {
                 }
             };
             w_init.fill(seed, slot.weights, &mut params[slot.weights..slot.biases]);
-            b_init.fill(
-                seed,
-                slot.biases,
-                &mut params[slot.biases..slot.biases + slot.outputs],
-            );
+            b_init.fill(seed, slot.biases, &mut params[slot.biases..slot.biases + slot.outputs]);
         }
         let enc = layout.encoding.clone();
         match &spec {
             ModelSpec::Siren(_) => {}
-            ModelSpec::Fourier(s) => {
-                Init::Normal(s.sigma as f64).fill(seed, enc.start, &mut params[enc])
-            }
+            ModelSpec::Fourier(s) => Init::Normal(s.sigma as f64).fill(seed, enc.start, &mut params[enc]),
             ModelSpec::HashGrid(_) => Init::Uniform(1e-4).fill(seed, enc.start, &mut params[enc]),
         }
-        let coords = Coords {
-            range: spec.kind().coord_range(),
-            grid: PixelGrid::Centers,
-        };
-        Ok(Model {
-            spec,
-            params,
-            coords,
-            image: None,
-        })
+        let coords = Coords { range: spec.kind().coord_range(), grid: PixelGrid::Centers };
+        Ok(Model { spec, params, coords, image: None })
     }
 
     /// Which architecture this is.
@@ -348,19 +323,11 @@ impl Model {
             return Err(Error::field(
                 "<memory>",
                 "params",
-                format!(
-                    "expected {total} parameters for {}, got {}",
-                    self.spec.describe(),
-                    self.params.len()
-                ),
+                format!("expected {total} parameters for {}, got {}", self.spec.describe(), self.params.len()),
             ));
         }
         if let Some(i) = self.params.iter().position(|p| !p.is_finite()) {
-            return Err(Error::field(
-                "<memory>",
-                format!("params[{i}]"),
-                "expected a finite value",
-            ));
+            return Err(Error::field("<memory>", format!("params[{i}]"), "expected a finite value"));
         }
         Ok(())
     }
@@ -388,20 +355,14 @@ impl Init {
 
 pub(crate) fn check_width(width: usize) -> Result<()> {
     if !(1..=1024).contains(&width) {
-        return Err(Error::option(
-            "width",
-            format!("expected a hidden width in 1..=1024, got {width}"),
-        ));
+        return Err(Error::option("width", format!("expected a hidden width in 1..=1024, got {width}")));
     }
     Ok(())
 }
 
 pub(crate) fn check_depth(option: &'static str, layers: usize, min: usize) -> Result<()> {
     if !(min..=64).contains(&layers) {
-        return Err(Error::option(
-            option,
-            format!("expected {min}..=64 hidden layers, got {layers}"),
-        ));
+        return Err(Error::option(option, format!("expected {min}..=64 hidden layers, got {layers}")));
     }
     Ok(())
 }
@@ -417,33 +378,9 @@ mod tests {
         let layout = ModelSpec::Siren(SirenSpec::default()).layout();
         assert_eq!(layout.total, 33_667);
         assert_eq!(layout.layers.len(), 10);
-        assert_eq!(
-            layout.layers[0],
-            LayerSlot {
-                weights: 0,
-                biases: 128,
-                inputs: 2,
-                outputs: 64
-            }
-        );
-        assert_eq!(
-            layout.layers[1],
-            LayerSlot {
-                weights: 192,
-                biases: 4288,
-                inputs: 64,
-                outputs: 64
-            }
-        );
-        assert_eq!(
-            layout.layers[9],
-            LayerSlot {
-                weights: 33_472,
-                biases: 33_664,
-                inputs: 64,
-                outputs: 3
-            }
-        );
+        assert_eq!(layout.layers[0], LayerSlot { weights: 0, biases: 128, inputs: 2, outputs: 64 });
+        assert_eq!(layout.layers[1], LayerSlot { weights: 192, biases: 4288, inputs: 64, outputs: 64 });
+        assert_eq!(layout.layers[9], LayerSlot { weights: 33_472, biases: 33_664, inputs: 64, outputs: 3 });
         assert!(layout.encoding.is_empty());
     }
 
@@ -451,35 +388,11 @@ mod tests {
     fn seed_fourier_and_hash_grid_layouts_are_pinned() {
         let f = ModelSpec::Fourier(FourierSpec::default()).layout();
         assert_eq!(f.layers.len(), 9);
-        assert_eq!(
-            f.layers[0],
-            LayerSlot {
-                weights: 0,
-                biases: 8192,
-                inputs: 128,
-                outputs: 64
-            }
-        );
+        assert_eq!(f.layers[0], LayerSlot { weights: 0, biases: 8192, inputs: 128, outputs: 64 });
         assert_eq!(f.encoding, 37_571..37_699);
         let h = ModelSpec::HashGrid(HashGridSpec::default()).layout();
-        assert_eq!(
-            h.layers[0],
-            LayerSlot {
-                weights: 0,
-                biases: 2048,
-                inputs: 32,
-                outputs: 64
-            }
-        );
-        assert_eq!(
-            h.layers[1],
-            LayerSlot {
-                weights: 2112,
-                biases: 2304,
-                inputs: 64,
-                outputs: 3
-            }
-        );
+        assert_eq!(h.layers[0], LayerSlot { weights: 0, biases: 2048, inputs: 32, outputs: 64 });
+        assert_eq!(h.layers[1], LayerSlot { weights: 2112, biases: 2304, inputs: 64, outputs: 3 });
         assert_eq!(h.encoding, 2307..133_379);
         assert!(h.encoding_trainable);
     }
@@ -492,33 +405,17 @@ mod tests {
         assert_eq!(a.params, b.params);
         let l = a.layout();
         assert!(a.params[..128].iter().all(|w| w.abs() <= 0.5));
-        assert!(
-            a.params[l.layers[9].biases..].iter().all(|&b| b == 0.0),
-            "output bias starts at zero"
-        );
+        assert!(a.params[l.layers[9].biases..].iter().all(|&b| b == 0.0), "output bias starts at zero");
         let bound = (6.0f32 / 64.0).sqrt();
-        assert!(
-            a.params[l.layers[1].weights..l.layers[1].biases]
-                .iter()
-                .all(|w| w.abs() <= bound)
-        );
+        assert!(a.params[l.layers[1].weights..l.layers[1].biases].iter().all(|w| w.abs() <= bound));
     }
 
     #[test]
     fn bad_specs_name_the_option() {
-        let e = ModelSpec::Siren(SirenSpec {
-            width: 0,
-            ..Default::default()
-        })
-        .validate()
-        .unwrap_err();
+        let e = ModelSpec::Siren(SirenSpec { width: 0, ..Default::default() }).validate().unwrap_err();
         assert!(e.to_string().contains("`width`"), "{e}");
-        let e = ModelSpec::HashGrid(HashGridSpec {
-            features_per_level: 3,
-            ..Default::default()
-        })
-        .validate()
-        .unwrap_err();
+        let e =
+            ModelSpec::HashGrid(HashGridSpec { features_per_level: 3, ..Default::default() }).validate().unwrap_err();
         assert!(e.to_string().contains("`features`"), "{e}");
     }
 }

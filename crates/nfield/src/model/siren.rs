@@ -25,12 +25,7 @@ pub struct SirenSpec {
 impl Default for SirenSpec {
     /// The seed's SIREN: width 64, 8 hidden layers, ω0 = 30, ω = 1.
     fn default() -> Self {
-        SirenSpec {
-            width: 64,
-            hidden_layers: 8,
-            omega0: 30.0,
-            omega_hidden: 1.0,
-        }
+        SirenSpec { width: 64, hidden_layers: 8, omega0: 30.0, omega_hidden: 1.0 }
     }
 }
 
@@ -42,9 +37,7 @@ impl SirenSpec {
             self.width,
             Activation::Sine { omega: self.omega0 },
             self.hidden_layers,
-            Activation::Sine {
-                omega: self.omega_hidden,
-            },
+            Activation::Sine { omega: self.omega_hidden },
             3,
             Activation::Sigmoid,
         )
@@ -56,10 +49,7 @@ impl SirenSpec {
         super::check_depth("layers", self.hidden_layers, 0)?;
         for (name, w) in [("omega0", self.omega0), ("omega-hidden", self.omega_hidden)] {
             if !(w.is_finite() && w > 0.0 && w <= 1.0e4) {
-                return Err(Error::option(
-                    name,
-                    format!("expected a finite value in (0, 10000], got {w}"),
-                ));
+                return Err(Error::option(name, format!("expected a finite value in (0, 10000], got {w}")));
             }
         }
         Ok(())

@@ -19,12 +19,7 @@ pub fn step(
     v: &mut [f64],
 ) {
     let (c1, c2) = cfg.corrections(t);
-    let (b1, b2, lr, eps) = (
-        cfg.beta1 as f64,
-        cfg.beta2 as f64,
-        cfg.lr as f64,
-        cfg.eps as f64,
-    );
+    let (b1, b2, lr, eps) = (cfg.beta1 as f64, cfg.beta2 as f64, cfg.lr as f64, cfg.eps as f64);
     for i in 0..params.len() {
         if !layout.encoding_trainable && layout.encoding.contains(&i) {
             continue;

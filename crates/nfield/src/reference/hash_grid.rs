@@ -19,10 +19,7 @@ pub fn corners(enc: &HashGridEncoding, l: usize, x: [f32; 2]) -> [(usize, f64); 
         let index = hash_index(cx.wrapping_add(dx), cy.wrapping_add(dy), enc.table_size) as usize;
         let wx = if dx == 1 { tx } else { 1.0 - tx };
         let wy = if dy == 1 { ty } else { 1.0 - ty };
-        out[k] = (
-            (l * enc.table_size as usize + index) * enc.features,
-            wx * wy,
-        );
+        out[k] = ((l * enc.table_size as usize + index) * enc.features, wx * wy);
     }
     out
 }

@@ -5,20 +5,12 @@
 /// The loss.
 pub fn mse(pred: &[f64], target: &[f64]) -> f64 {
     assert_eq!(pred.len(), target.len());
-    pred.iter()
-        .zip(target)
-        .map(|(p, t)| (p - t) * (p - t))
-        .sum::<f64>()
-        / pred.len() as f64
+    pred.iter().zip(target).map(|(p, t)| (p - t) * (p - t)).sum::<f64>() / pred.len() as f64
 }
 
 /// The loss and its gradient with respect to `pred`.
 pub fn mse_with_grad(pred: &[f64], target: &[f64]) -> (f64, Vec<f64>) {
     let scale = 2.0 / pred.len() as f64;
-    let grad = pred
-        .iter()
-        .zip(target)
-        .map(|(p, t)| scale * (p - t))
-        .collect();
+    let grad = pred.iter().zip(target).map(|(p, t)| scale * (p - t)).collect();
     (mse(pred, target), grad)
 }

@@ -19,13 +19,7 @@ pub struct MlpTrace {
 }
 
 /// Forward pass of `n` samples. `x`: `(n, mlp.input_dim())`.
-pub fn forward(
-    mlp: &MlpSpec,
-    layout: &ParamLayout,
-    params: &[f64],
-    x: &[f64],
-    n: usize,
-) -> MlpTrace {
+pub fn forward(mlp: &MlpSpec, layout: &ParamLayout, params: &[f64], x: &[f64], n: usize) -> MlpTrace {
     assert_eq!(x.len(), n * mlp.input_dim(), "x must be (n, input_dim)");
     let mut inputs = Vec::with_capacity(mlp.layers.len());
     let mut pre = Vec::with_capacity(mlp.layers.len());
@@ -49,12 +43,7 @@ pub fn forward(
         pre.push(z);
         a = next;
     }
-    MlpTrace {
-        n,
-        inputs,
-        pre,
-        output: a,
-    }
+    MlpTrace { n, inputs, pre, output: a }
 }
 
 /// Backward pass: given `d_out = ∂L/∂output` `(n, out)`, adds `∂L/∂W_l`, `∂L/∂b_l` into `grad`

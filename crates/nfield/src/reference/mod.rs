@@ -39,12 +39,7 @@ pub fn forward(spec: &ModelSpec, params: &[f64], x: &[f32]) -> Vec<f64> {
 
 /// The MSE loss against `target` `(N, 3)` and its gradient with respect to every parameter
 /// (zero for a frozen encoding).
-pub fn loss_and_grad(
-    spec: &ModelSpec,
-    params: &[f64],
-    x: &[f32],
-    target: &[f64],
-) -> (f64, Vec<f64>) {
+pub fn loss_and_grad(spec: &ModelSpec, params: &[f64], x: &[f32], target: &[f64]) -> (f64, Vec<f64>) {
     let n = x.len() / 2;
     let layout = spec.layout();
     let mlp_spec = spec.mlp();
@@ -56,10 +51,7 @@ pub fn loss_and_grad(
     let enc_range = layout.encoding.clone();
     match spec.encoding() {
         EncodingSpec::Identity => {}
-        EncodingSpec::Fourier {
-            frequencies,
-            trainable,
-        } => {
+        EncodingSpec::Fourier { frequencies, trainable } => {
             if trainable {
                 let db = fourier::backward(&params[enc_range.clone()], frequencies, x, &d_features);
                 grad[enc_range].copy_from_slice(&db);

@@ -6,15 +6,11 @@ use crate::rng;
 use crate::train::AdamConfig;
 
 fn points(n: usize, lo: f32, hi: f32, seed: u64) -> Vec<f32> {
-    (0..2 * n as u32)
-        .map(|i| lo + (hi - lo) * rng::unit_f32(rng::draw(seed, rng::Stream::Init, 77, i)[0]))
-        .collect()
+    (0..2 * n as u32).map(|i| lo + (hi - lo) * rng::unit_f32(rng::draw(seed, rng::Stream::Init, 77, i)[0])).collect()
 }
 
 fn targets(n: usize, seed: u64) -> Vec<f64> {
-    (0..3 * n as u32)
-        .map(|i| rng::unit_f32(rng::draw(seed, rng::Stream::Init, 78, i)[0]) as f64)
-        .collect()
+    (0..3 * n as u32).map(|i| rng::unit_f32(rng::draw(seed, rng::Stream::Init, 78, i)[0]) as f64).collect()
 }
 
 /// Central finite differences of the loss for every parameter, against the analytic gradient.
@@ -34,11 +30,7 @@ fn check_gradient(spec: ModelSpec, lo: f32, hi: f32) {
         p[i] = params[i] - h;
         let (down, _) = loss_and_grad(&spec, &p, &x, &t);
         p[i] = params[i];
-        let fd = if !layout.encoding_trainable && layout.encoding.contains(&i) {
-            0.0
-        } else {
-            (up - down) / (2.0 * h)
-        };
+        let fd = if !layout.encoding_trainable && layout.encoding.contains(&i) { 0.0 } else { (up - down) / (2.0 * h) };
         let err = (fd - grad[i]).abs();
         assert!(
             err <= 1e-7 + 1e-5 * grad[i].abs(),
@@ -49,21 +41,13 @@ fn check_gradient(spec: ModelSpec, lo: f32, hi: f32) {
         );
         worst = worst.max(err);
     }
-    assert!(
-        grad.iter().any(|g| g.abs() > 1e-6),
-        "gradient is not all zero"
-    );
+    assert!(grad.iter().any(|g| g.abs() > 1e-6), "gradient is not all zero");
 }
 
 #[test]
 fn siren_gradient_matches_finite_differences() {
     check_gradient(
-        ModelSpec::Siren(SirenSpec {
-            width: 8,
-            hidden_layers: 2,
-            omega0: 30.0,
-            omega_hidden: 1.0,
-        }),
+        ModelSpec::Siren(SirenSpec { width: 8, hidden_layers: 2, omega0: 30.0, omega_hidden: 1.0 }),
         -1.0,
         1.0,
     );
@@ -72,12 +56,7 @@ fn siren_gradient_matches_finite_differences() {
 #[test]
 fn siren_with_hidden_omega_gradient_matches_finite_differences() {
     check_gradient(
-        ModelSpec::Siren(SirenSpec {
-            width: 6,
-            hidden_layers: 1,
-            omega0: 10.0,
-            omega_hidden: 2.5,
-        }),
+        ModelSpec::Siren(SirenSpec { width: 6, hidden_layers: 1, omega0: 10.0, omega_hidden: 2.5 }),
         -1.0,
         1.0,
     );
@@ -85,39 +64,18 @@ fn siren_with_hidden_omega_gradient_matches_finite_differences() {
 
 #[test]
 fn fourier_gradient_matches_finite_differences_including_b() {
-    let spec = FourierSpec {
-        frequencies: 4,
-        sigma: 1.0,
-        width: 8,
-        hidden_layers: 2,
-        train_b: true,
-    };
+    let spec = FourierSpec { frequencies: 4, sigma: 1.0, width: 8, hidden_layers: 2, train_b: true };
     check_gradient(ModelSpec::Fourier(spec.clone()), -1.0, 1.0);
-    check_gradient(
-        ModelSpec::Fourier(FourierSpec {
-            train_b: false,
-            ..spec
-        }),
-        -1.0,
-        1.0,
-    );
+    check_gradient(ModelSpec::Fourier(FourierSpec { train_b: false, ..spec }), -1.0, 1.0);
 }
 
 #[test]
 fn hash_grid_gradient_matches_finite_differences() {
     // 2^4 entries per level: the finer levels collide, which the scatter must handle.
-    let spec = HashGridSpec {
-        levels: 3,
-        log2_table_size: 4,
-        width: 8,
-        hidden_layers: 2,
-        ..Default::default()
-    };
+    let spec = HashGridSpec { levels: 3, log2_table_size: 4, width: 8, hidden_layers: 2, ..Default::default() };
     check_gradient(ModelSpec::HashGrid(spec.clone()), 0.0, 1.0);
     let tcnn = HashGridSpec {
-        growth: Growth::Geometric {
-            per_level_scale: 2.0,
-        },
+        growth: Growth::Geometric { per_level_scale: 2.0 },
         output: OutputActivation::Linear,
         features_per_level: 4,
         ..spec
@@ -128,12 +86,7 @@ fn hash_grid_gradient_matches_finite_differences() {
 #[test]
 fn hash_encoding_interpolates_bilinearly() {
     // One level, scale e^2 → cells of width 1/7.389; at a corner the weight is all on one entry.
-    let spec = HashGridSpec {
-        levels: 1,
-        features_per_level: 1,
-        log2_table_size: 4,
-        ..Default::default()
-    };
+    let spec = HashGridSpec { levels: 1, features_per_level: 1, log2_table_size: 4, ..Default::default() };
     let enc = match ModelSpec::HashGrid(spec).encoding() {
         EncodingSpec::HashGrid(h) => h,
         _ => unreachable!(),
@@ -152,23 +105,12 @@ fn hash_encoding_interpolates_bilinearly() {
 #[test]
 fn adam_first_step_moves_by_lr() {
     // With bias correction the first step is lr·g/(|g| + ε) ≈ lr·sign(g).
-    let layout = ModelSpec::Siren(SirenSpec {
-        width: 1,
-        hidden_layers: 0,
-        omega0: 30.0,
-        omega_hidden: 1.0,
-    })
-    .layout();
+    let layout = ModelSpec::Siren(SirenSpec { width: 1, hidden_layers: 0, omega0: 30.0, omega_hidden: 1.0 }).layout();
     let n = layout.total;
     let mut p = vec![1.0; n];
-    let g: Vec<f64> = (0..n)
-        .map(|i| if i % 2 == 0 { 0.5 } else { -2.0 })
-        .collect();
+    let g: Vec<f64> = (0..n).map(|i| if i % 2 == 0 { 0.5 } else { -2.0 }).collect();
     let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
-    let cfg = AdamConfig {
-        lr: 0.1,
-        ..Default::default()
-    };
+    let cfg = AdamConfig { lr: 0.1, ..Default::default() };
     adam::step(&cfg, 1, &layout, &mut p, &g, &mut m, &mut v);
     for i in 0..n {
         let expect = if i % 2 == 0 { 0.9 } else { 1.1 };
@@ -177,42 +119,21 @@ fn adam_first_step_moves_by_lr() {
     // Without bias correction (MLX) the first step is lr·(0.1 g)/(√(0.001) |g|) ≈ 0.316 lr.
     let mut p2 = vec![1.0; n];
     let (mut m2, mut v2) = (vec![0.0; n], vec![0.0; n]);
-    let mlx = AdamConfig {
-        bias_correction: false,
-        ..cfg
-    };
+    let mlx = AdamConfig { bias_correction: false, ..cfg };
     adam::step(&mlx, 1, &layout, &mut p2, &g, &mut m2, &mut v2);
-    let (lr, b1, b2, eps) = (
-        mlx.lr as f64,
-        mlx.beta1 as f64,
-        mlx.beta2 as f64,
-        mlx.eps as f64,
-    );
+    let (lr, b1, b2, eps) = (mlx.lr as f64, mlx.beta1 as f64, mlx.beta2 as f64, mlx.eps as f64);
     let expect = 1.0 - lr * ((1.0 - b1) * 0.5) / (((1.0 - b2) * 0.25).sqrt() + eps);
     assert!((p2[0] - expect).abs() < 1e-12, "{} vs {expect}", p2[0]);
 }
 
 #[test]
 fn adam_skips_a_frozen_encoding() {
-    let spec = ModelSpec::Fourier(FourierSpec {
-        frequencies: 2,
-        width: 2,
-        hidden_layers: 1,
-        ..Default::default()
-    });
+    let spec = ModelSpec::Fourier(FourierSpec { frequencies: 2, width: 2, hidden_layers: 1, ..Default::default() });
     let layout = spec.layout();
     let n = layout.total;
     let mut p = vec![1.0; n];
     let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
-    adam::step(
-        &AdamConfig::default(),
-        1,
-        &layout,
-        &mut p,
-        &vec![1.0; n],
-        &mut m,
-        &mut v,
-    );
+    adam::step(&AdamConfig::default(), 1, &layout, &mut p, &vec![1.0; n], &mut m, &mut v);
     assert!(p[layout.encoding.clone()].iter().all(|&x| x == 1.0));
     assert!(p[..layout.encoding.start].iter().all(|&x| x < 1.0));
 }

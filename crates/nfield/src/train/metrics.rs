@@ -4,11 +4,7 @@ use crate::data::Image;
 
 /// PSNR in dB of a mean squared error on [0, 1] data (peak 1); 100 dB for a perfect fit.
 pub fn psnr_from_mse(mse: f64) -> f64 {
-    if mse <= 0.0 {
-        100.0
-    } else {
-        -10.0 * mse.log10()
-    }
+    if mse <= 0.0 { 100.0 } else { -10.0 * mse.log10() }
 }
 
 /// Mean squared error between two equally long value slices.
@@ -17,11 +13,7 @@ pub fn mse(a: &[f32], b: &[f32]) -> f64 {
     if a.is_empty() {
         return 0.0;
     }
-    a.iter()
-        .zip(b)
-        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-        .sum::<f64>()
-        / a.len() as f64
+    a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>() / a.len() as f64
 }
 
 /// Structural similarity (Wang et al. 2004) of two images of the same size: an 11×11 Gaussian
@@ -39,9 +31,7 @@ pub fn ssim(a: &Image, b: &Image) -> Option<f64> {
     }
     let sigma = 1.5 * win as f64 / 11.0;
     let half = (win / 2) as isize;
-    let mut kernel: Vec<f64> = (-half..=half)
-        .map(|d| (-(d * d) as f64 / (2.0 * sigma * sigma)).exp())
-        .collect();
+    let mut kernel: Vec<f64> = (-half..=half).map(|d| (-(d * d) as f64 / (2.0 * sigma * sigma)).exp()).collect();
     let norm: f64 = kernel.iter().sum();
     kernel.iter_mut().for_each(|k| *k /= norm);
 
@@ -49,8 +39,7 @@ pub fn ssim(a: &Image, b: &Image) -> Option<f64> {
     let (ow, oh) = (w - win + 1, h - win + 1);
     let mut total = 0.0;
     for c in 0..3 {
-        let chan =
-            |img: &Image| -> Vec<f64> { (0..w * h).map(|k| img.rgb[3 * k + c] as f64).collect() };
+        let chan = |img: &Image| -> Vec<f64> { (0..w * h).map(|k| img.rgb[3 * k + c] as f64).collect() };
         let (x, y) = (chan(a), chan(b));
         let xx: Vec<f64> = x.iter().map(|v| v * v).collect();
         let yy: Vec<f64> = y.iter().map(|v| v * v).collect();
@@ -74,11 +63,7 @@ pub fn ssim(a: &Image, b: &Image) -> Option<f64> {
         let (mx, my, sxx, syy, sxy) = (filt(&x), filt(&y), filt(&xx), filt(&yy), filt(&xy));
         let mut sum = 0.0;
         for k in 0..ow * oh {
-            let (vx, vy, cxy) = (
-                sxx[k] - mx[k] * mx[k],
-                syy[k] - my[k] * my[k],
-                sxy[k] - mx[k] * my[k],
-            );
+            let (vx, vy, cxy) = (sxx[k] - mx[k] * mx[k], syy[k] - my[k] * my[k], sxy[k] - mx[k] * my[k]);
             sum += ((2.0 * mx[k] * my[k] + c1) * (2.0 * cxy + c2))
                 / ((mx[k] * mx[k] + my[k] * my[k] + c1) * (vx + vy + c2));
         }
@@ -93,9 +78,7 @@ mod tests {
 
     fn noise_image(w: u32, h: u32, seed: u64) -> Image {
         let rgb = (0..w * h * 3)
-            .map(|i| {
-                crate::rng::unit_f32(crate::rng::draw(seed, crate::rng::Stream::Init, 9, i)[0])
-            })
+            .map(|i| crate::rng::unit_f32(crate::rng::draw(seed, crate::rng::Stream::Init, 9, i)[0]))
             .collect();
         Image::new(w, h, rgb).expect("valid image")
     }

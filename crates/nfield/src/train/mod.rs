@@ -29,13 +29,7 @@ pub struct AdamConfig {
 
 impl Default for AdamConfig {
     fn default() -> Self {
-        AdamConfig {
-            lr: 1e-3,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            bias_correction: true,
-        }
+        AdamConfig { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, bias_correction: true }
     }
 }
 
@@ -43,24 +37,15 @@ impl AdamConfig {
     /// Checks ranges; errors name the CLI option.
     pub fn validate(&self) -> Result<()> {
         if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 10.0) {
-            return Err(Error::option(
-                "lr",
-                format!("expected a learning rate in (0, 10], got {}", self.lr),
-            ));
+            return Err(Error::option("lr", format!("expected a learning rate in (0, 10], got {}", self.lr)));
         }
         for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
             if !(b.is_finite() && (0.0..1.0).contains(&b)) {
-                return Err(Error::option(
-                    name,
-                    format!("expected a value in [0, 1), got {b}"),
-                ));
+                return Err(Error::option(name, format!("expected a value in [0, 1), got {b}")));
             }
         }
         if !(self.eps.is_finite() && self.eps > 0.0) {
-            return Err(Error::option(
-                "eps",
-                format!("expected a finite value > 0, got {}", self.eps),
-            ));
+            return Err(Error::option("eps", format!("expected a finite value > 0, got {}", self.eps)));
         }
         Ok(())
     }
@@ -72,10 +57,7 @@ impl AdamConfig {
             return (1.0, 1.0);
         }
         let t = t.min(i32::MAX as u64) as i32;
-        (
-            1.0 / (1.0 - (self.beta1 as f64).powi(t)),
-            1.0 / (1.0 - (self.beta2 as f64).powi(t)),
-        )
+        (1.0 / (1.0 - (self.beta1 as f64).powi(t)), 1.0 / (1.0 - (self.beta2 as f64).powi(t)))
     }
 }
 
@@ -94,12 +76,7 @@ pub struct TrainOptions {
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        TrainOptions {
-            batch: 1 << 14,
-            seed: 0,
-            adam: AdamConfig::default(),
-            subset: None,
-        }
+        TrainOptions { batch: 1 << 14, seed: 0, adam: AdamConfig::default(), subset: None }
     }
 }
 
@@ -112,18 +89,12 @@ impl TrainOptions {
         if !(1..=MAX_BATCH).contains(&self.batch) {
             return Err(Error::option(
                 "batch",
-                format!(
-                    "expected 1..={MAX_BATCH} samples per step, got {}",
-                    self.batch
-                ),
+                format!("expected 1..={MAX_BATCH} samples per step, got {}", self.batch),
             ));
         }
         if let Some(s) = &self.subset {
             if s.is_empty() {
-                return Err(Error::option(
-                    "limit",
-                    "expected at least one pixel to train on",
-                ));
+                return Err(Error::option("limit", "expected at least one pixel to train on"));
             }
         }
         self.adam.validate()
@@ -155,11 +126,7 @@ pub struct AdamState {
 impl AdamState {
     /// A fresh state for `n` parameters.
     pub fn zeros(n: usize) -> AdamState {
-        AdamState {
-            step: 0,
-            m: vec![0.0; n],
-            v: vec![0.0; n],
-        }
+        AdamState { step: 0, m: vec![0.0; n], v: vec![0.0; n] }
     }
 }
 
@@ -175,9 +142,6 @@ pub struct Evaluation {
 impl Evaluation {
     /// An evaluation from a mean squared error.
     pub fn from_mse(mse: f64) -> Evaluation {
-        Evaluation {
-            mse,
-            psnr_db: psnr_from_mse(mse),
-        }
+        Evaluation { mse, psnr_db: psnr_from_mse(mse) }
     }
 }
