@@ -11,6 +11,26 @@ use crate::model::{Coords, FourierSpec, Growth, HashGridSpec, Model, ModelSpec, 
 use crate::reference;
 use crate::rng::{self, Stream};
 use crate::train::{AdamConfig, TrainOptions};
+use std::path::PathBuf;
+
+/// The seed's data folder (`siren.json`, `fourier.json`, `instant_ngp.json`, `target.jpeg`):
+/// `$NFIELD_SEED_DATA`, else `../shared/seed/data` beside the project root. Where neither
+/// exists it prints a visible `skipped:` line naming `test` and returns `None`, except under
+/// `CI=true`, where a missing folder fails the test.
+pub fn seed_data_dir(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("NFIELD_SEED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/seed/data"));
+    if dir.join("siren.json").is_file() {
+        return Some(dir);
+    }
+    let msg = format!("the seed data folder {} is missing (set NFIELD_SEED_DATA)", dir.display());
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test}: {msg}; CI must have it");
+    }
+    eprintln!("skipped: {test}: {msg}");
+    None
+}
 
 /// A comparison tolerance: `got` matches `want` when `|got − want| ≤ max(rel·|got + want|, abs)`
 /// (burn's formula: `rel` bounds the relative error of both values, `abs` covers values near 0).

@@ -8,7 +8,7 @@
 //! the forward also needs `Wᵀ (in × out)`, refreshed once per step by [`transpose_weights`].
 
 use super::simd::madd;
-use super::sincos::sincos;
+use super::sincos::{sincos, sincos_f64};
 use crate::model::{Activation, MlpSpec, ParamLayout};
 
 /// Samples per chunk: the unit of work of one thread, sized so that one layer's activations
@@ -277,6 +277,21 @@ pub fn forward_chunk<const FMA: bool, const TRAIN: bool>(
         let a_in: &[f32] =
             if l == 0 { input } else { &before[plan.layers[l - 1].act..plan.layers[l - 1].act + CHUNK * ni] };
         let b = &params[layer.biases..layer.biases + no];
+        if let (0, Activation::Sine { omega }, true) = (l, layer.activation, ni <= 4) {
+            // SIREN's first layer: few inputs, a large ω0. In f64 the argument ω0·z keeps its
+            // precision (in f32, 30·z carries 1e-6 of rounding into every later layer).
+            first_sine_layer_f64::<FMA, TRAIN>(
+                ni,
+                no,
+                omega,
+                &params[layer.weights..layer.weights + no * ni],
+                b,
+                a_in,
+                z,
+                &mut derivs[layer.act..layer.act + CHUNK * no],
+            );
+            continue;
+        }
         if no < COLS {
             gemm_dot::<FMA>(CHUNK, no, ni, a_in, &params[layer.weights..layer.weights + no * ni], b, z);
         } else {
@@ -288,6 +303,36 @@ pub fn forward_chunk<const FMA: bool, const TRAIN: bool>(
         }
         let d = &mut derivs[layer.act..layer.act + CHUNK * no];
         activate::<FMA, TRAIN>(layer.activation, z, d);
+    }
+}
+
+/// `z[s][o] = sin(ω (W a_s + b)_o)` with the pre-activation and its reduction in f64;
+/// `d[s][o] = ω cos(·)` with `TRAIN`. `a`: `(CHUNK, ni)`, `w`: `(no, ni)`.
+#[inline(always)]
+fn first_sine_layer_f64<const FMA: bool, const TRAIN: bool>(
+    ni: usize,
+    no: usize,
+    omega: f32,
+    w: &[f32],
+    b: &[f32],
+    a: &[f32],
+    z: &mut [f32],
+    d: &mut [f32],
+) {
+    let omega64 = omega as f64;
+    for s in 0..CHUNK {
+        let a_s = &a[s * ni..(s + 1) * ni];
+        for o in 0..no {
+            let mut pre = b[o] as f64;
+            for i in 0..ni {
+                pre += w[o * ni + i] as f64 * a_s[i] as f64;
+            }
+            let (sv, cv) = sincos_f64::<FMA>(omega64 * pre);
+            z[s * no + o] = sv;
+            if TRAIN {
+                d[s * no + o] = omega * cv;
+            }
+        }
     }
 }
 
