@@ -72,7 +72,7 @@ fn mlp_forward_and_backward_match_the_oracle() {
             let y = &scratch.acts[plan.output_offset()..plan.output_offset() + 3 * n];
             check(compare(
                 &format!("{} forward (fma {fma})", spec.describe()),
-                &y,
+                y,
                 &trace.output,
                 Tolerance::F32_FORWARD,
             ));
@@ -96,7 +96,7 @@ fn mlp_forward_and_backward_match_the_oracle() {
             let d_in = &d_in[..n * d0];
             check(compare(
                 &format!("{} input gradients", spec.describe()),
-                &d_in,
+                d_in,
                 &d_x,
                 Tolerance::F32_GRADIENT.scaled(&d_x),
             ));

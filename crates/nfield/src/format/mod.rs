@@ -2,6 +2,7 @@
 //! write-to-a-temporary-then-rename rule every output follows.
 
 mod checkpoint;
+mod json_style;
 mod seed_json;
 
 pub use checkpoint::{checkpoint_path, read_checkpoint, write_checkpoint};
@@ -38,6 +39,15 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::
         buf.flush().map_err(io("writing"))?;
     }
     tmp.as_file().sync_all().map_err(io("writing"))?;
+    // Temporary files are private (0600); give the result the permissions of the file it
+    // replaces, or the usual 0644 for a new file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let perms =
+            std::fs::metadata(path).map(|m| m.permissions()).unwrap_or_else(|_| std::fs::Permissions::from_mode(0o644));
+        tmp.as_file().set_permissions(perms).map_err(io("setting permissions of"))?;
+    }
     tmp.persist(path).map_err(|e| Error::Io {
         path: path.to_path_buf(),
         action: "renaming into place",

@@ -17,13 +17,18 @@
 use super::write_atomic;
 use crate::data::Image;
 use crate::model::{
-    CoordRange, Coords, FourierSpec, Growth, HashGridSpec, ImageSize, Model, ModelKind, ModelSpec, OutputActivation,
-    PixelGrid, SirenSpec,
+    Coords, FourierSpec, Growth, HashGridSpec, ImageSize, Model, ModelKind, ModelSpec, OutputActivation, PixelGrid,
+    SirenSpec,
 };
 use crate::rng::{self, Stream};
 use crate::{Error, Result};
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize};
+use schema::{
+    CoordsJson, EncodingJson, FileJson, FourierJson, HashTableJson, ImageJson, LayerJson, MetadataJson, MlpJson,
+    ModelJson, SampleJson,
+};
+use serde::Serialize;
+
+mod schema;
 use std::path::{Path, PathBuf};
 
 /// One ground-truth sample embedded in a model file.
@@ -51,144 +56,6 @@ pub struct ModelFile {
     pub model: Model,
     /// Embedded ground-truth samples, if the file has them.
     pub samples: Option<EmbeddedSamples>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct FileJson {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    metadata: Option<MetadataJson>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    model: Option<ModelJson>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    encoding: Option<EncodingJson>,
-    mlp: MlpJson,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    fourier: Option<FourierJson>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    sample_count: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    sample_seed: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    samples: Option<Vec<SampleJson>>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct MetadataJson {
-    #[serde(default = "image_mode")]
-    mode: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    image: Option<ImageJson>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    coordinates: Option<CoordsJson>,
-}
-
-fn image_mode() -> String {
-    "image".into()
-}
-
-#[derive(Serialize, Deserialize)]
-struct ImageJson {
-    width: u32,
-    height: u32,
-    #[serde(default)]
-    aspect_ratio: f64,
-}
-
-#[derive(Serialize, Deserialize)]
-struct CoordsJson {
-    grid: PixelGrid,
-    range: CoordRange,
-}
-
-#[derive(Serialize, Deserialize, Default)]
-struct ModelJson {
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
-    kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    omega0: Option<f32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    omega_hidden: Option<f32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    train_b: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    output_activation: Option<String>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct EncodingJson {
-    num_levels: usize,
-    features_per_level: usize,
-    log2_hashmap_size: u32,
-    base_resolution: u32,
-    max_resolution: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    growth: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    per_level_scale: Option<f32>,
-    hash_table: HashTableJson,
-}
-
-#[derive(Serialize, Deserialize)]
-struct HashTableJson {
-    shape: Vec<usize>,
-    data: Vec<f32>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct LayerJson {
-    weights: Vec<Vec<f32>>,
-    biases: Vec<f32>,
-}
-
-/// `mlp` is `{"layers": [...]}`, or (Swift accepts it) a bare array of layers.
-#[derive(Serialize)]
-struct MlpJson {
-    layers: Vec<LayerJson>,
-}
-
-impl<'de> Deserialize<'de> for MlpJson {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = MlpJson;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object {\"layers\": [...]} or an array of layers")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<MlpJson, A::Error> {
-                let mut layers = Vec::new();
-                while let Some(l) = seq.next_element::<LayerJson>()? {
-                    layers.push(l);
-                }
-                Ok(MlpJson { layers })
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<MlpJson, A::Error> {
-                let mut layers = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    if key == "layers" {
-                        layers = Some(map.next_value::<Vec<LayerJson>>()?);
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                layers.map(|layers| MlpJson { layers }).ok_or_else(|| serde::de::Error::missing_field("layers"))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-struct FourierJson {
-    #[serde(rename = "B")]
-    b: Vec<Vec<f32>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    sigma: Option<f32>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct SampleJson {
-    position: Vec<f32>,
-    value: Vec<f32>,
 }
 
 /// Reads a model file (any of the seed's three schemas, or one nfield wrote).
@@ -438,7 +305,7 @@ fn from_json(path: &Path, file: FileJson) -> Result<ModelFile> {
     }
     match kind {
         ModelKind::HashGrid => {
-            params.extend_from_slice(&file.encoding.as_ref().map(|e| e.hash_table.data.as_slice()).unwrap_or(&[]))
+            params.extend_from_slice(file.encoding.as_ref().map(|e| e.hash_table.data.as_slice()).unwrap_or(&[]))
         }
         _ => params.extend_from_slice(&encoding_values),
     }
@@ -605,11 +472,14 @@ fn to_json(file: &ModelFile) -> Result<FileJson> {
     })
 }
 
-/// Writes a model file in the seed's schema (pretty-printed with two-space indents, keys in
-/// the order of `train.py`), through a temporary file renamed into place.
+/// Writes a model file in the seed's schema (keys in the order of `train.py`, two-space
+/// indents, number arrays on one line), through a temporary file renamed into place.
 pub fn write_model(path: &Path, file: &ModelFile) -> Result<()> {
     let json = to_json(file).map_err(|e| with_path(e, path))?;
-    write_atomic(path, |w| serde_json::to_writer_pretty(w, &json).map_err(std::io::Error::other))
+    write_atomic(path, |w| {
+        let mut ser = serde_json::Serializer::with_formatter(w, super::json_style::CompactNumbers::default());
+        json.serialize(&mut ser).map_err(std::io::Error::other)
+    })
 }
 
 fn with_path(e: Error, path: &Path) -> Error {

@@ -1,0 +1,189 @@
+//! `nfield bench`: training and inference throughput as JSON lines (DESIGN.md's record format).
+
+use crate::engines::{AnyEngine, EngineChoice};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use nfield::data::Image;
+use nfield::model::{Growth, HashGridSpec, Model, ModelSpec, OutputActivation, SirenSpec};
+use nfield::train::{AdamConfig, TrainOptions};
+use nfield::{Engine, InferOptions, Query};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Measure training and inference throughput.
+///
+/// Each case prints one JSON line (name, engine, device, commit, date, command, batch,
+/// samples_per_s, ms_per_step or ms_per_image, psnr_db) and, with --out, is appended to a
+/// `.jsonl` file. Run the peers of `bench/` on the same machine to compare
+/// (`bench/run_cpu.sh` does both).
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The image to train on and render [examples/astronaut.png].
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    /// Scale the image down so that its longer side is at most this many pixels.
+    #[arg(long)]
+    pub max_dim: Option<u32>,
+    /// Cases to run (comma-separated): siren-64x8, siren-64x3, hash-grid [siren-64x8,siren-64x3].
+    #[arg(long, value_delimiter = ',', default_value = "siren-64x8,siren-64x3")]
+    pub cases: Vec<String>,
+    /// Training batch sizes (comma-separated) [16384].
+    #[arg(long, value_delimiter = ',', default_value = "16384")]
+    pub batch: Vec<u32>,
+    /// Timed training steps per case (after 3 warm-up steps).
+    #[arg(long, default_value_t = 20)]
+    pub steps: u32,
+    /// Timed full-image inferences per case (after 1 warm-up).
+    #[arg(long, default_value_t = 5)]
+    pub renders: u32,
+    /// Append the records to this JSON-lines file (created with its folder if missing).
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub out: Option<PathBuf>,
+    /// Engine to measure.
+    #[arg(long, value_enum, default_value_t = EngineChoice::Cpu)]
+    pub engine: EngineChoice,
+    /// CPU threads [all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+fn case_spec(name: &str) -> Result<(ModelSpec, f32)> {
+    let siren = |hidden| ModelSpec::Siren(SirenSpec { width: 64, hidden_layers: hidden, ..Default::default() });
+    Ok(match name {
+        "siren-64x8" => (siren(8), 1e-3),
+        "siren-64x3" => (siren(3), 1e-3),
+        "hash-grid" => (
+            ModelSpec::HashGrid(HashGridSpec {
+                log2_table_size: 19,
+                growth: Growth::Geometric { per_level_scale: 1.5 },
+                hidden_layers: 2,
+                output: OutputActivation::Linear,
+                ..Default::default()
+            }),
+            1e-2,
+        ),
+        other => bail!("unknown case {other:?}; expected siren-64x8, siren-64x3 or hash-grid"),
+    })
+}
+
+/// The commit being measured: `$NFIELD_COMMIT`, else `git describe`, else "unknown".
+pub fn commit() -> String {
+    if let Ok(c) = std::env::var("NFIELD_COMMIT") {
+        return c;
+    }
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short=12", "HEAD"]) {
+        Some(c) if git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty()) => {
+            format!("{c}-dirty")
+        }
+        Some(c) => c,
+        None => "unknown".into(),
+    }
+}
+
+/// Today's date (UTC) as `YYYY-MM-DD`.
+pub fn today() -> String {
+    let days =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400) as i64;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Runs `nfield bench`.
+pub fn run(args: BenchArgs) -> Result<u8> {
+    let image_path = args.image.clone().unwrap_or_else(|| PathBuf::from("examples/astronaut.png"));
+    let image =
+        Image::load(&image_path, args.max_dim).with_context(|| "the benchmark image (choose one with --image)")?;
+    let mut engine = AnyEngine::select(args.engine, args.threads, true)?;
+    let common = json!({
+        "engine": engine.name(),
+        "device": engine.device(),
+        "commit": commit(),
+        "date": today(),
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "image": format!("{} ({}×{})", image_path.display(), image.width, image.height),
+    });
+    let mut records = Vec::new();
+    let mut emit = |mut r: Value| {
+        if let (Some(obj), Some(c)) = (r.as_object_mut(), common.as_object()) {
+            for (k, v) in c {
+                obj.insert(k.clone(), v.clone());
+            }
+        }
+        println!("{r}");
+        records.push(r);
+    };
+    for case in &args.cases {
+        let (spec, lr) = case_spec(case)?;
+        let model = Model::new(spec, 0)?;
+        for &batch in &args.batch {
+            let opts = TrainOptions { batch, seed: 0, adam: AdamConfig { lr, ..Default::default() }, subset: None };
+            engine.load(&model, Some(&image), &opts)?;
+            engine.train(3)?; // warm-up: first-touch of buffers, caches
+            let t = Instant::now();
+            let stats = engine.train(args.steps)?;
+            let dt = t.elapsed().as_secs_f64() / args.steps as f64;
+            let psnr = engine.evaluate()?.psnr_db;
+            emit(json!({
+                "name": format!("train/{case}/b{batch}"),
+                "batch": batch,
+                "steps": args.steps,
+                "samples_per_s": (batch as f64 / dt).round(),
+                "ms_per_step": (dt * 1e6).round() / 1e3,
+                "loss": stats.loss,
+                "psnr_db": (psnr * 100.0).round() / 100.0,
+            }));
+        }
+        // Full-image inference on the image's grid (device time; the copy is separate).
+        engine.load(&model, None, &TrainOptions::default())?;
+        let query = Query::Grid {
+            width: image.width,
+            height: image.height,
+            coords: model.coords,
+            view: nfield::model::View::FULL,
+        };
+        engine.infer(&query, &InferOptions::default())?;
+        let t = Instant::now();
+        for _ in 0..args.renders {
+            engine.infer(&query, &InferOptions::default())?;
+        }
+        let dt = t.elapsed().as_secs_f64() / args.renders.max(1) as f64;
+        emit(json!({
+            "name": format!("infer/{case}/full-image"),
+            "samples_per_s": (image.pixel_count() as f64 / dt).round(),
+            "ms_per_image": (dt * 1e5).round() / 100.0,
+        }));
+    }
+    if let Some(out) = &args.out {
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("{}: creating the folder", dir.display()))?;
+        }
+        let mut text = std::fs::read_to_string(out).unwrap_or_default();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        for r in &records {
+            text += &format!("{r}\n");
+        }
+        nfield::format::write_atomic(out, |w| w.write_all(text.as_bytes()))?;
+        eprintln!("appended {} records to {}", records.len(), out.display());
+    }
+    Ok(0)
+}
