@@ -7,7 +7,7 @@ the same loss (MSE on RGB in [0, 1]), Adam, pixel-centre coordinates in [-1, 1],
 with replacement each step. Prints one JSON line in nfield's benchmark record format.
 
 Usage: python3 peer_torch_cpu_siren.py IMAGE [--width 64] [--hidden 8] [--batch 16384]
-           [--steps 20] [--lr 1e-3] [--compile] [--threads N] [--commit SHA]
+           [--steps 20] [--lr 1e-3] [--compile] [--threads N] [--max-dim D] [--commit SHA]
 """
 import argparse, datetime, json, math, os, platform, sys, time
 
@@ -25,13 +25,19 @@ p.add_argument("--steps", type=int, default=20)
 p.add_argument("--lr", type=float, default=1e-3)
 p.add_argument("--compile", action="store_true", help="torch.compile (inductor, C++ codegen on the CPU)")
 p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+p.add_argument("--max-dim", type=int, default=0, help="scale the image down (LANCZOS) so its longer side is at most this")
+p.add_argument("--no-infer", action="store_true", help="skip the full-image inference case")
 p.add_argument("--commit", default="")
 p.add_argument("--seed", type=int, default=0)
 a = p.parse_args()
 
 if a.threads:
     torch.set_num_threads(a.threads)
-img = np.asarray(Image.open(a.image).convert("RGB"), dtype=np.float32) / 255.0
+pil = Image.open(a.image).convert("RGB")
+if a.max_dim and max(pil.size) > a.max_dim:
+    s = a.max_dim / max(pil.size)
+    pil = pil.resize((max(1, int(pil.size[0] * s)), max(1, int(pil.size[1] * s))), Image.LANCZOS)
+img = np.asarray(pil, dtype=np.float32) / 255.0
 H, W, _ = img.shape
 ys, xs = np.meshgrid((np.arange(H) + 0.5) / H * 2 - 1, (np.arange(W) + 0.5) / W * 2 - 1, indexing="ij")
 coords = torch.tensor(np.stack([xs, ys], -1).reshape(-1, 2), dtype=torch.float32)
@@ -73,12 +79,38 @@ def step():
     return loss
 
 
+engine = "pytorch-cpu-compile" if a.compile else "pytorch-cpu-eager"
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def record(**fields):
+    fields.update(engine=engine, device=f"{cpu_name()} ({torch.get_num_threads()} threads)", commit=a.commit,
+                  date=datetime.date.today().isoformat(), command=" ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
+                  torch=torch.__version__, image=f"{os.path.basename(a.image)} ({W}×{H})")
+    print(json.dumps(fields), flush=True)
+
+
 for _ in range(3):  # warm-up (and compile)
     step()
 t0 = time.perf_counter()
 for _ in range(a.steps):
     loss = step()
 dt = (time.perf_counter() - t0) / a.steps
+depth = f"siren-{a.width}x{a.hidden}"
+record(name=f"train/{depth}/b{a.batch}", batch=a.batch, samples_per_s=round(a.batch / dt), ms_per_step=round(dt * 1e3, 3),
+       loss=float(loss))
+if a.no_infer:
+    sys.exit(0)
 with torch.no_grad():
     fwd(coords[: 1 << 16])
     t1 = time.perf_counter()
@@ -86,12 +118,5 @@ with torch.no_grad():
     for s in range(0, N, 1 << 16):
         se += ((fwd(coords[s:s + (1 << 16)]) - colors[s:s + (1 << 16)]) ** 2).sum().item()
     inf = time.perf_counter() - t1
-engine = "pytorch-cpu-compile" if a.compile else "pytorch-cpu-eager"
-depth = f"siren-{a.width}x{a.hidden}"
-common = dict(engine=engine, device=f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)",
-              commit=a.commit, date=datetime.date.today().isoformat(), command=" ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
-              torch=torch.__version__)
-print(json.dumps(dict(name=f"train/{depth}/b{a.batch}", batch=a.batch, samples_per_s=round(a.batch / dt), ms_per_step=round(dt * 1e3, 3),
-                      loss=float(loss), **common)), flush=True)
-print(json.dumps(dict(name=f"infer/{depth}/full-image", samples_per_s=round(N / inf), ms_per_image=round(inf * 1e3, 2),
-                      psnr_db=round(-10 * math.log10(se / (N * 3)), 2), **common)), flush=True)
+record(name=f"infer/{depth}/full-image", samples_per_s=round(N / inf), ms_per_image=round(inf * 1e3, 2),
+       psnr_db=round(-10 * math.log10(se / (N * 3)), 2))

@@ -155,8 +155,10 @@ fn train_buffers(plan: &MlpPlan, layout: &ParamLayout, encoding: &EncodingSpec, 
         n_chunks,
         grad: vec![0.0; layout.total],
         slice_grad_len,
-        batch_positions: if hash { vec![0.0; n_chunks * CHUNK * 2] } else { Vec::new() },
-        batch_d_enc: if hash { vec![0.0; n_chunks * CHUNK * in0] } else { Vec::new() },
+        // Other models need no batch-wide buffers; one float per slice keeps the per-slice
+        // split uniform.
+        batch_positions: vec![0.0; if hash { n_chunks * CHUNK * 2 } else { n_slices }],
+        batch_d_enc: vec![0.0; if hash { n_chunks * CHUNK * in0 } else { n_slices }],
     })
 }
 
@@ -185,16 +187,11 @@ impl Loaded {
         let hash = matches!(self.encoding, EncodingSpec::HashGrid(_));
         let in0 = self.plan.input_dim();
         // Hash grids hand each slice its part of the batch-wide buffers; other models have none.
-        let pos_len = if hash { cps * CHUNK * 2 } else { 0 };
-        let denc_len = if hash { cps * CHUNK * in0 } else { 0 };
-        let mut pos_parts: Vec<&mut [f32]> =
-            if hash { bufs.batch_positions.chunks_mut(pos_len).collect() } else { Vec::new() };
-        let mut denc_parts: Vec<&mut [f32]> =
-            if hash { bufs.batch_d_enc.chunks_mut(denc_len).collect() } else { Vec::new() };
-        pos_parts.resize_with(bufs.slices.len(), Default::default);
-        denc_parts.resize_with(bufs.slices.len(), Default::default);
+        let pos_len = if hash { cps * CHUNK * 2 } else { 1 };
+        let denc_len = if hash { cps * CHUNK * in0 } else { 1 };
         let n_chunks = bufs.n_chunks;
-        bufs.slices.par_iter_mut().zip(pos_parts).zip(denc_parts).enumerate().for_each(|(i, ((slice, pos), denc))| {
+        let parts = bufs.batch_positions.par_chunks_mut(pos_len).zip(bufs.batch_d_enc.par_chunks_mut(denc_len));
+        bufs.slices.par_iter_mut().zip(parts).enumerate().for_each(|(i, (slice, (pos, denc)))| {
             let first = i * cps;
             let chunks = cps.min(n_chunks - first);
             step::train_slice(&ctx, slice, first, chunks, pos, denc);
