@@ -57,16 +57,16 @@ pub struct ModelArgs {
     #[arg(long, help_heading = "Architecture")]
     pub layers: Option<usize>,
     /// SIREN: ω0 of the first layer [30].
-    #[arg(long, help_heading = "Architecture")]
+    #[arg(long, allow_negative_numbers = true, help_heading = "Architecture")]
     pub omega0: Option<f32>,
     /// SIREN: ω of the hidden layers [1, the seed's form].
-    #[arg(long, help_heading = "Architecture")]
+    #[arg(long, allow_negative_numbers = true, help_heading = "Architecture")]
     pub omega_hidden: Option<f32>,
     /// Fourier: number of frequencies m (B is 2×m) [64].
     #[arg(long, help_heading = "Architecture")]
     pub frequencies: Option<usize>,
     /// Fourier: standard deviation of B [1] (10 suits photos better).
-    #[arg(long, help_heading = "Architecture")]
+    #[arg(long, allow_negative_numbers = true, help_heading = "Architecture")]
     pub sigma: Option<f32>,
     /// Fourier: train B too (the seed's MLX trainer does, by accident).
     #[arg(long, help_heading = "Architecture")]
@@ -90,7 +90,7 @@ pub struct ModelArgs {
     #[arg(long, value_enum, help_heading = "Architecture")]
     pub growth: Option<GrowthChoice>,
     /// Hash grid: per-level scale b of geometric growth [1.5].
-    #[arg(long, help_heading = "Architecture")]
+    #[arg(long, allow_negative_numbers = true, help_heading = "Architecture")]
     pub per_level_scale: Option<f32>,
     /// Hash grid: output activation [sigmoid].
     #[arg(long, value_enum, help_heading = "Architecture")]

@@ -9,11 +9,11 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read or written.
-    #[error("{path}: {action} failed: {source}")]
+    #[error("{path}: cannot {action}: {source}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// What was being done ("reading", "writing", "renaming into place").
+        /// What could not be done ("read", "write", "rename into place").
         action: &'static str,
         /// The operating system's error.
         #[source]

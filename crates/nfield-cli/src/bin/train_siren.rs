@@ -46,7 +46,7 @@ struct Args {
     #[arg(short = 'e', long = "eval-interval", default_value_t = 50)]
     eval_interval: u64,
     /// Adam learning rate (at least 1e-6).
-    #[arg(long = "lr", visible_alias = "learning-rate", default_value_t = 1e-3)]
+    #[arg(long = "lr", visible_alias = "learning-rate", default_value_t = 1e-3, allow_negative_numbers = true)]
     lr: f32,
     /// Train and evaluate on this many random pixels only.
     #[arg(long = "limit")]
@@ -78,6 +78,9 @@ fn run(a: Args) -> Result<u8> {
     let lr = a.lr.max(1e-6);
     let batch = a.train_batch.max(1);
 
+    // Both outputs must be writable before any training is spent on them.
+    format::check_writable(&a.weights)?;
+    format::check_writable(&a.output_image)?;
     let image = Image::load(&a.input, None)?;
     let n_pixels = image.pixel_count() as u32;
     let subset = a.limit.map(|n| {

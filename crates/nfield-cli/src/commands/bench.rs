@@ -108,6 +108,16 @@ pub fn today() -> String {
 
 /// Runs `nfield bench`.
 pub fn run(args: BenchArgs) -> Result<u8> {
+    if args.steps == 0 || args.renders == 0 {
+        let option = if args.steps == 0 { "steps" } else { "renders" };
+        return Err(nfield::Error::option(option, "expected at least 1").into());
+    }
+    if let Some(out) = &args.out {
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("{}: creating the folder", dir.display()))?;
+        }
+        nfield::format::check_writable(out)?;
+    }
     let image_path = args.image.clone().unwrap_or_else(|| PathBuf::from("examples/astronaut.png"));
     let image =
         Image::load(&image_path, args.max_dim).with_context(|| "the benchmark image (choose one with --image)")?;
@@ -172,9 +182,6 @@ pub fn run(args: BenchArgs) -> Result<u8> {
         }));
     }
     if let Some(out) = &args.out {
-        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("{}: creating the folder", dir.display()))?;
-        }
         let mut text = std::fs::read_to_string(out).unwrap_or_default();
         if !text.is_empty() && !text.ends_with('\n') {
             text.push('\n');

@@ -78,6 +78,7 @@ pub fn run(args: RenderArgs) -> Result<u8> {
         RenderCoords::PixelCenters => Coords { grid: PixelGrid::Centers, ..model.coords },
         RenderCoords::Linspace => Coords { grid: PixelGrid::Endpoints, ..model.coords },
     };
+    nfield::format::check_writable(&args.output)?;
     let mut engine = AnyEngine::select(args.engine, args.threads, args.quiet)?;
     engine.load(&model, None, &TrainOptions::default())?;
     let t = std::time::Instant::now();

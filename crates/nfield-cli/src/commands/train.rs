@@ -53,16 +53,16 @@ pub struct TrainArgs {
     #[arg(long, help_heading = "Training")]
     pub batch: Option<u32>,
     /// Adam learning rate [siren 3e-3, fourier 1e-3, hash-grid 1e-2].
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, allow_negative_numbers = true, help_heading = "Training")]
     pub lr: Option<f32>,
     /// Adam β1 [0.9].
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, allow_negative_numbers = true, help_heading = "Training")]
     pub beta1: Option<f32>,
     /// Adam β2 [0.999; hash-grid 0.99].
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, allow_negative_numbers = true, help_heading = "Training")]
     pub beta2: Option<f32>,
     /// Adam ε [1e-8; hash-grid 1e-15].
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, allow_negative_numbers = true, help_heading = "Training")]
     pub eps: Option<f32>,
     /// Adam without bias correction (the seed's MLX trainer).
     #[arg(long, help_heading = "Training")]
@@ -197,6 +197,10 @@ fn same_file(a: &Path, b: &Path) -> bool {
 pub fn run(args: TrainArgs) -> Result<u8> {
     let mode = Mode::pick(args.json, args.quiet);
     let (model_path, png_path) = output_paths(&args)?;
+    // Every output must be writable before any training is spent on it.
+    for out in [Some(&model_path), png_path.as_ref()].into_iter().flatten() {
+        format::check_writable(out)?;
+    }
     let image = Image::load(&args.input, args.max_dim)?;
 
     // The model: fresh, or resumed with its optimizer state.
@@ -229,6 +233,7 @@ pub fn run(args: TrainArgs) -> Result<u8> {
         }
     }
     let Recipe { steps, opts } = recipe(&args, model.kind(), checkpoint.as_ref());
+    opts.validate()?;
 
     let mut engine = AnyEngine::select(args.engine, args.threads, mode == Mode::Quiet || mode == Mode::Json)?;
     engine.load(&model, Some(&image), &opts).with_context(|| format!("loading {}", args.input.display()))?;

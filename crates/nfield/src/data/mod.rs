@@ -51,7 +51,7 @@ impl Image {
     pub fn load(path: &Path, max_dim: Option<u32>) -> Result<Image> {
         let bad = |message: String| Error::Image { path: path.to_path_buf(), message };
         let bytes =
-            std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), action: "reading", source })?;
+            std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), action: "read", source })?;
         if bytes.is_empty() {
             return Err(bad("the file is empty; expected a PNG or JPEG image".into()));
         }

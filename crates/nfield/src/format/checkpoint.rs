@@ -23,7 +23,7 @@ pub fn write_checkpoint(path: &Path, state: &AdamState, opts: &TrainOptions) -> 
     let (m, v) = (to_bytes(&state.m), to_bytes(&state.v));
     let bad = |e: safetensors::SafeTensorError| Error::Io {
         path: path.into(),
-        action: "encoding",
+        action: "encode",
         source: std::io::Error::other(e),
     };
     let views = [
@@ -51,7 +51,7 @@ pub fn write_checkpoint(path: &Path, state: &AdamState, opts: &TrainOptions) -> 
 
 /// Reads a checkpoint: Adam's state and the recipe it was written with (subset excluded).
 pub fn read_checkpoint(path: &Path) -> Result<(AdamState, TrainOptions)> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.into(), action: "reading", source })?;
+    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.into(), action: "read", source })?;
     let field = |f: &str, msg: String| Error::field(path, f, msg);
     let tensors = SafeTensors::deserialize(&bytes)
         .map_err(|e| field("(header)", format!("not a safetensors checkpoint: {e}")))?;

@@ -12,33 +12,53 @@ use crate::{Error, Result};
 use std::io::Write;
 use std::path::Path;
 
+/// The folder a file is written into.
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Checks that `path` can be written, before any long work: it is not a folder, its folder
+/// exists, and a file can be created there (a temporary one, removed at once).
+pub fn check_writable(path: &Path) -> Result<()> {
+    let fail = |message: String| Error::Io {
+        path: path.to_path_buf(),
+        action: "write",
+        source: std::io::Error::other(message),
+    };
+    if path.is_dir() {
+        return Err(fail("it is a folder; expected a file name".into()));
+    }
+    let dir = folder_of(path);
+    if !dir.is_dir() {
+        return Err(fail(format!("the folder {} does not exist", dir.display())));
+    }
+    tempfile::Builder::new()
+        .prefix(".nfield-check.")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| fail(format!("cannot create files in {}: {}", dir.display(), std::io::Error::from(e.kind()))))
+}
+
 /// Writes a file through a temporary sibling that is renamed into place, so a failed or
 /// interrupted write never leaves a partial file at `path`.
 pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
     let io = |action: &'static str| move |source| Error::Io { path: path.to_path_buf(), action, source };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if path.is_dir() {
-        return Err(Error::Io {
-            path: path.to_path_buf(),
-            action: "writing",
-            source: std::io::Error::other("the path is a directory; expected a file name"),
-        });
-    }
+    check_writable(path)?;
+    let dir = folder_of(path);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io("creating a temporary file for"))?;
+    let mut tmp =
+        tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir).map_err(|e| {
+            Error::Io { path: path.to_path_buf(), action: "write", source: std::io::Error::from(e.kind()) }
+        })?;
     {
         let mut buf = std::io::BufWriter::new(tmp.as_file_mut());
-        write(&mut buf).map_err(io("writing"))?;
-        buf.flush().map_err(io("writing"))?;
+        write(&mut buf).map_err(io("write"))?;
+        buf.flush().map_err(io("write"))?;
     }
-    tmp.as_file().sync_all().map_err(io("writing"))?;
+    tmp.as_file().sync_all().map_err(io("write"))?;
     // Temporary files are private (0600); give the result the permissions of the file it
     // replaces, or the usual 0644 for a new file.
     #[cfg(unix)]
@@ -46,11 +66,11 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::
         use std::os::unix::fs::PermissionsExt;
         let perms =
             std::fs::metadata(path).map(|m| m.permissions()).unwrap_or_else(|_| std::fs::Permissions::from_mode(0o644));
-        tmp.as_file().set_permissions(perms).map_err(io("setting permissions of"))?;
+        tmp.as_file().set_permissions(perms).map_err(io("set the permissions of"))?;
     }
     tmp.persist(path).map_err(|e| Error::Io {
         path: path.to_path_buf(),
-        action: "renaming into place",
+        action: "rename into place",
         source: e.error,
     })?;
     Ok(())

@@ -60,8 +60,7 @@ pub struct ModelFile {
 
 /// Reads a model file (any of the seed's three schemas, or one nfield wrote).
 pub fn read_model(path: &Path) -> Result<ModelFile> {
-    let bytes =
-        std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), action: "reading", source })?;
+    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), action: "read", source })?;
     parse(path, &bytes)
 }
 
@@ -87,7 +86,16 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<ModelFile> {
 
 fn json_error(path: &Path, bytes: &[u8], field: String, e: serde_json::Error) -> Error {
     use serde_json::error::Category;
+    let top_level = field.is_empty() || field == ".";
+    if e.to_string().contains("number out of range") && !top_level {
+        return Error::field(path, field, "expected a number that fits a 32-bit float (|x| ≤ 3.4e38)");
+    }
     match e.classify() {
+        Category::Data if top_level => Error::field(
+            path,
+            "(top level)",
+            format!("expected a JSON object with an `mlp` key (a model file in the seed's schema): {}", plain(&e)),
+        ),
         Category::Data => Error::field(
             path,
             if field.is_empty() || field == "." { "(top level)".into() } else { field },
@@ -111,6 +119,15 @@ fn json_error(path: &Path, bytes: &[u8], field: String, e: serde_json::Error) ->
             }
             Error::Json { path: path.into(), message }
         }
+    }
+}
+
+/// serde's message without its internal type names (`struct FileJson with 8 elements`).
+fn plain(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    match msg.find(", expected struct") {
+        Some(i) => msg[..i].to_string(),
+        None => msg,
     }
 }
 
