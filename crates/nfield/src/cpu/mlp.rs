@@ -8,7 +8,7 @@
 //! the forward also needs `Wᵀ (in × out)`, refreshed once per step by [`transpose_weights`].
 
 use super::simd::madd;
-use super::sincos::{sincos, sincos_f64};
+use super::sincos::{sincos, sincos_split};
 use crate::model::{Activation, MlpSpec, ParamLayout};
 
 /// Samples per chunk: the unit of work of one thread, sized so that one layer's activations
@@ -278,13 +278,12 @@ pub fn forward_chunk<const FMA: bool, const TRAIN: bool>(
             if l == 0 { input } else { &before[plan.layers[l - 1].act..plan.layers[l - 1].act + CHUNK * ni] };
         let b = &params[layer.biases..layer.biases + no];
         if let (0, Activation::Sine { omega }, true) = (l, layer.activation, ni <= 4) {
-            // SIREN's first layer: few inputs, a large ω0. In f64 the argument ω0·z keeps its
-            // precision (in f32, 30·z carries 1e-6 of rounding into every later layer).
-            first_sine_layer_f64::<FMA, TRAIN>(
+            // SIREN's first layer: few inputs and a large ω0, whose argument needs more than f32.
+            first_sine_layer::<FMA, TRAIN>(
                 ni,
                 no,
                 omega,
-                &params[layer.weights..layer.weights + no * ni],
+                &wt[layer.wt..layer.wt + ni * no],
                 b,
                 a_in,
                 z,
@@ -306,32 +305,60 @@ pub fn forward_chunk<const FMA: bool, const TRAIN: bool>(
     }
 }
 
-/// `z[s][o] = sin(ω (W a_s + b)_o)` with the pre-activation and its reduction in f64;
-/// `d[s][o] = ω cos(·)` with `TRAIN`. `a`: `(CHUNK, ni)`, `w`: `(no, ni)`.
+/// `z[s][o] = sin(ω (W a_s + b)_o)` with the argument `ω·(W a + b)` carried as an unevaluated
+/// sum of two f32 (products split exactly with FMA, sums with Knuth's two-sum), reduced by π/2
+/// on the high part and corrected by the low part: the result carries f32 rounding only, where
+/// a plain f32 `30·z` carries 1e-6 of error into every later layer. `d[s][o] = ω cos(·)` with
+/// `TRAIN`. `a`: `(CHUNK, ni)`, `wt`: `Wᵀ (ni, no)`. All f32, so it vectorises 8-wide.
 #[inline(always)]
-fn first_sine_layer_f64<const FMA: bool, const TRAIN: bool>(
+fn first_sine_layer<const FMA: bool, const TRAIN: bool>(
     ni: usize,
     no: usize,
     omega: f32,
-    w: &[f32],
+    wt: &[f32],
     b: &[f32],
     a: &[f32],
     z: &mut [f32],
     d: &mut [f32],
 ) {
-    let omega64 = omega as f64;
+    const BLOCK: usize = 16;
+    let two_sum = |x: f32, y: f32| {
+        let s = x + y;
+        let yy = s - x;
+        (s, (x - (s - yy)) + (y - yy))
+    };
+    // The exact error of a product needs an FMA; without one the low part is dropped.
+    let product_error = |x: f32, y: f32, p: f32| if FMA { x.mul_add(y, -p) } else { 0.0 };
     for s in 0..CHUNK {
         let a_s = &a[s * ni..(s + 1) * ni];
-        for o in 0..no {
-            let mut pre = b[o] as f64;
-            for i in 0..ni {
-                pre += w[o * ni + i] as f64 * a_s[i] as f64;
+        // Blocks of 16 outputs in fixed-size arrays: the loops over them vectorise.
+        let mut o0 = 0;
+        while o0 < no {
+            let n = BLOCK.min(no - o0);
+            let (mut hi, mut lo) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
+            hi[..n].copy_from_slice(&b[o0..o0 + n]);
+            for (i, &ai) in a_s.iter().enumerate() {
+                let mut w = [0.0f32; BLOCK];
+                w[..n].copy_from_slice(&wt[i * no + o0..i * no + o0 + n]);
+                for k in 0..BLOCK {
+                    let p = w[k] * ai;
+                    let (sum, e) = two_sum(hi[k], p);
+                    hi[k] = sum;
+                    lo[k] += e + product_error(w[k], ai, p);
+                }
             }
-            let (sv, cv) = sincos_f64::<FMA>(omega64 * pre);
-            z[s * no + o] = sv;
+            let (mut sv, mut cv) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
+            for k in 0..BLOCK {
+                let arg = omega * hi[k];
+                let arg_lo = product_error(omega, hi[k], arg) + omega * lo[k];
+                (sv[k], cv[k]) = sincos_split::<FMA>(arg, arg_lo);
+                cv[k] *= omega;
+            }
+            z[s * no + o0..s * no + o0 + n].copy_from_slice(&sv[..n]);
             if TRAIN {
-                d[s * no + o] = omega * cv;
+                d[s * no + o0..s * no + o0 + n].copy_from_slice(&cv[..n]);
             }
+            o0 += n;
         }
     }
 }

@@ -30,15 +30,16 @@ pub fn sincos<const FMA: bool>(x: f32) -> (f32, f32) {
     sincos_reduced::<FMA>(r, q_magic.to_bits())
 }
 
-/// `(sin x, cos x)` of an f64 argument, reduced in f64 so that the result carries f32 rounding
-/// only (a large f32 argument such as SIREN's `30·z` already carries 1e-6 of error).
+/// `(sin x, cos x)` of `x = hi + lo`, an argument carried as two f32 (`|lo|` ≲ ulp(`hi`)):
+/// reduced by π/2 on `hi`, then corrected by `lo`, so the result carries f32 rounding only.
 #[inline(always)]
-pub fn sincos_f64<const FMA: bool>(x: f64) -> (f32, f32) {
-    const ROUND_MAGIC_64: f64 = 6_755_399_441_055_744.0; // 1.5·2^52
-    let q_magic = x * std::f64::consts::FRAC_2_PI + ROUND_MAGIC_64;
-    let q = q_magic - ROUND_MAGIC_64;
-    let r = (x - q * std::f64::consts::FRAC_PI_2) as f32;
-    sincos_reduced::<FMA>(r, q_magic.to_bits() as u32)
+pub fn sincos_split<const FMA: bool>(hi: f32, lo: f32) -> (f32, f32) {
+    let q_magic = madd::<FMA>(hi, FRAC_2_PI, ROUND_MAGIC);
+    let q = q_magic - ROUND_MAGIC;
+    let r = madd::<FMA>(-q, PIO2_1, hi);
+    let r = madd::<FMA>(-q, PIO2_2, r);
+    let r = madd::<FMA>(-q, PIO2_3, r) + lo;
+    sincos_reduced::<FMA>(r, q_magic.to_bits())
 }
 
 /// sin and cos of `r ∈ [−π/4, π/4]` rotated by the quadrant in the low two bits of `quadrant`.
@@ -84,11 +85,13 @@ mod tests {
     }
 
     #[test]
-    fn f64_arguments_keep_f32_accuracy() {
+    fn split_arguments_keep_f32_accuracy() {
         let mut worst = 0.0f64;
         for k in 0..=200_000 {
             let x = -200.0 + 400.0 * k as f64 / 200_000.0 + 1e-7 * k as f64;
-            let (s, c) = sincos_f64::<true>(x);
+            let hi = x as f32;
+            let lo = (x - hi as f64) as f32;
+            let (s, c) = sincos_split::<true>(hi, lo);
             worst = worst.max((s as f64 - x.sin()).abs()).max((c as f64 - x.cos()).abs());
         }
         assert!(worst < 2.5e-7, "max abs error {worst:e}");
