@@ -108,7 +108,7 @@ for _ in range(a.steps):
 dt = (time.perf_counter() - t0) / a.steps
 depth = f"siren-{a.width}x{a.hidden}"
 record(name=f"train/{depth}/b{a.batch}", batch=a.batch, samples_per_s=round(a.batch / dt), ms_per_step=round(dt * 1e3, 3),
-       loss=float(loss))
+       loss=float(loss.detach()))
 if a.no_infer:
     sys.exit(0)
 with torch.no_grad():
