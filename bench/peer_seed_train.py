@@ -10,7 +10,10 @@ Prints one JSON line in nfield's benchmark record format.
 Usage: python3 peer_seed_train.py IMAGE [--train-py PATH] [--max-dim 256] [--hidden 3]
            [--width 64] [--steps 3,8] [--commit SHA]
 """
-import argparse, datetime, json, os, subprocess, sys, tempfile, time
+import argparse, json, os, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_common import common_fields  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("image")
@@ -38,22 +41,10 @@ n = meta["width"] * meta["height"]
 dt = (times[1] - times[0]) / (s2 - s1)
 
 
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "cpu"
-
-
 import mlx.core as mx  # noqa: E402  (only for the version)
 
 print(json.dumps(dict(
-    name=f"train/siren-{a.width}x{a.hidden}/b{n}", engine="seed-train.py", device=f"{cpu_name()} ({os.cpu_count()} threads)",
-    commit=a.commit, date=datetime.date.today().isoformat(),
-    command=" ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]), batch=n, samples_per_s=round(n / dt),
+    name=f"train/siren-{a.width}x{a.hidden}/b{n}", **common_fields("seed-train.py", a.commit, os.cpu_count()),
+    batch=n, samples_per_s=round(n / dt),
     ms_per_step=round(dt * 1e3, 2), mlx=mx.__version__, image=f"{os.path.basename(image)} ({meta['width']}×{meta['height']})",
 )), flush=True)

@@ -9,11 +9,14 @@ with replacement each step. Prints one JSON line in nfield's benchmark record fo
 Usage: python3 peer_torch_cpu_siren.py IMAGE [--width 64] [--hidden 8] [--batch 16384]
            [--steps 20] [--lr 1e-3] [--compile] [--threads N] [--max-dim D] [--commit SHA]
 """
-import argparse, datetime, json, math, os, platform, sys, time
+import argparse, json, math, os, sys, time
 
 import numpy as np
 import torch
 from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_common import common_fields  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("image")
@@ -82,21 +85,9 @@ def step():
 engine = "pytorch-cpu-compile" if a.compile else "pytorch-cpu-eager"
 
 
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def record(**fields):
-    fields.update(engine=engine, device=f"{cpu_name()} ({torch.get_num_threads()} threads)", commit=a.commit,
-                  date=datetime.date.today().isoformat(), command=" ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
-                  torch=torch.__version__, image=f"{os.path.basename(a.image)} ({W}×{H})")
+    fields.update(common_fields(engine, a.commit, torch.get_num_threads()), torch=torch.__version__,
+                  image=f"{os.path.basename(a.image)} ({W}×{H})")
     print(json.dumps(fields), flush=True)
 
 
