@@ -3,14 +3,17 @@
 # checks formatting, lints with warnings as errors, and runs every test of the workspace.
 #
 # Needs: cargo (stable) and python3 with pip. Installs with pip: mlx, mlx-cpu, numpy, pillow
-# (the seed's own trainer, train.py, runs in a compatibility test).
+# (the seed's own trainer, train.py, runs in a compatibility test) and nvidia-cuda-nvrtc (every
+# CUDA kernel is compiled to a CUBIN for sm_80 and sm_90a; no GPU needed).
 # The seed's data is read from $NFIELD_SEED_DATA or ../shared/seed/data; without it the
 # golden tests print "skipped: ..." (under CI=true they fail instead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== installing the Python packages the tests use (mlx, mlx-cpu, numpy, pillow)"
-python3 -m pip install --quiet --disable-pip-version-check mlx mlx-cpu numpy pillow
+echo "== installing the Python packages the tests use (mlx, mlx-cpu, numpy, pillow, nvidia-cuda-nvrtc)"
+python3 -m pip install --quiet --disable-pip-version-check mlx mlx-cpu numpy pillow nvidia-cuda-nvrtc==13.0.88
+NFIELD_NVRTC_PATH="$(python3 -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13", "lib"))')"
+export NFIELD_NVRTC_PATH
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

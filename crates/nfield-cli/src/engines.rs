@@ -1,47 +1,137 @@
 //! Run-time engine choice: one small enum over the engines this build has (candle's `Storage`
 //! pattern), so the library never needs trait objects.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::ValueEnum;
 use nfield::cpu::CpuEngine;
 use nfield::data::Image;
+use nfield::model::ModelSpec;
 use nfield::train::{AdamState, Evaluation, StepStats, TrainOptions};
-use nfield::{Engine, InferOptions, Model, Query};
+use nfield::{Engine, InferOptions, Model, Precision, Query, Strategy};
+use nfield_cuda::{CudaEngine, Gpu};
+use std::sync::Arc;
 
 /// `--engine`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum EngineChoice {
-    /// The fastest engine available on this machine (prints its choice).
+    /// The fastest engine available (CUDA, else the CPU); prints its choice.
     Auto,
     /// The CPU engine (always available).
     Cpu,
+    /// The CUDA engine (an NVIDIA GPU, compute capability 8.0 or newer).
+    Cuda,
+}
+
+/// `--precision`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionChoice {
+    /// f32 everywhere (SIMT FFMA on CUDA; the CPU engine's only mode).
+    Fp32,
+    /// TensorFloat-32 matrix products (not implemented yet).
+    Tf32,
+    /// bf16 matrix operands on the tensor cores, f32 accumulation and master weights.
+    Bf16,
+    /// fp16 matrix operands on the tensor cores, f32 accumulation and master weights.
+    Fp16,
+}
+
+impl PrecisionChoice {
+    /// The library's precision.
+    pub fn precision(self) -> Precision {
+        match self {
+            PrecisionChoice::Fp32 => Precision::Fp32,
+            PrecisionChoice::Tf32 => Precision::Tf32,
+            PrecisionChoice::Bf16 => Precision::Bf16,
+            PrecisionChoice::Fp16 => Precision::Fp16,
+        }
+    }
+}
+
+/// `--strategy` of inference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StrategyChoice {
+    /// The engine's choice (CUDA: cooperative in bf16/fp16, per-pixel in fp32).
+    Auto,
+    /// One thread per pixel, the whole MLP in registers (the seed's "Per Pixel").
+    PerPixel,
+    /// A warp evaluates a tile of pixels on the tensor cores (the seed's "Cooperative").
+    Cooperative,
+}
+
+impl StrategyChoice {
+    /// The library's strategy.
+    pub fn strategy(self) -> Strategy {
+        match self {
+            StrategyChoice::Auto => Strategy::Auto,
+            StrategyChoice::PerPixel => Strategy::PerPixel,
+            StrategyChoice::Cooperative => Strategy::Cooperative,
+        }
+    }
+}
+
+/// What the caller needs from an engine.
+pub struct Request<'a> {
+    /// `--engine`.
+    pub choice: EngineChoice,
+    /// CPU threads (all cores when `None`).
+    pub threads: Option<usize>,
+    /// Training precision on engines that have a choice.
+    pub precision: Precision,
+    /// The model to train, when training (the CUDA engine does not train every model yet).
+    pub train: Option<&'a ModelSpec>,
+    /// No notice about the choice.
+    pub quiet: bool,
 }
 
 /// An engine picked at run time.
 pub enum AnyEngine {
     /// The CPU engine.
-    Cpu(CpuEngine),
+    Cpu(Box<CpuEngine>),
+    /// The CUDA engine (boxed: it holds the GPU's buffers and kernels).
+    Cuda(Box<CudaEngine>),
 }
 
 impl AnyEngine {
-    /// Picks an engine. `threads` sizes the CPU engine's pool (all cores when `None`). With
-    /// `Auto`, a one-line notice on stderr says what was chosen unless `quiet`.
-    pub fn select(choice: EngineChoice, threads: Option<usize>, quiet: bool) -> Result<AnyEngine> {
+    /// Picks an engine. With `Auto`, a one-line notice on stderr says what was chosen and why
+    /// (unless `quiet`); `Cuda` without a usable GPU is an error that says why.
+    pub fn select(req: Request<'_>) -> Result<AnyEngine> {
         let cpu = || -> Result<AnyEngine> {
-            Ok(AnyEngine::Cpu(match threads {
+            Ok(AnyEngine::Cpu(Box::new(match req.threads {
                 Some(n) => CpuEngine::with_threads(n)?,
                 None => CpuEngine::new(),
-            }))
+            })))
         };
-        let engine = match choice {
-            EngineChoice::Cpu => cpu()?,
-            EngineChoice::Auto => {
-                let e = cpu()?;
-                if !quiet {
-                    eprintln!("engine: {} on {} (this build has no GPU engine)", e.name(), e.device());
+        let cuda = || -> std::result::Result<CudaEngine, String> {
+            let gpu = Gpu::open(0).map_err(|e| e.to_string())?;
+            if let Some(spec) = req.train {
+                if !nfield_cuda::trains_on_cuda(spec) {
+                    return Err(format!("the CUDA engine does not train {} yet", spec.describe()));
                 }
-                e
+                nfield_cuda::kernels::train_step(spec, req.precision, gpu.smem_optin).map_err(|e| e.to_string())?;
             }
+            Ok(CudaEngine::on(Arc::new(gpu), req.precision))
+        };
+        let engine = match req.choice {
+            EngineChoice::Cpu => cpu()?,
+            EngineChoice::Cuda => match cuda() {
+                Ok(e) => AnyEngine::Cuda(Box::new(e)),
+                Err(why) => bail!("--engine cuda: {why}"),
+            },
+            EngineChoice::Auto => match cuda() {
+                Ok(e) => {
+                    if !req.quiet {
+                        eprintln!("engine: {} on {} ({:?})", e.name(), e.device(), req.precision);
+                    }
+                    AnyEngine::Cuda(Box::new(e))
+                }
+                Err(why) => {
+                    let e = cpu()?;
+                    if !req.quiet {
+                        eprintln!("engine: {} on {} (CUDA: {why})", e.name(), e.device());
+                    }
+                    e
+                }
+            },
         };
         Ok(engine)
     }
@@ -51,6 +141,7 @@ macro_rules! delegate {
     ($self:ident, $e:ident => $body:expr) => {
         match $self {
             AnyEngine::Cpu($e) => $body,
+            AnyEngine::Cuda($e) => $body,
         }
     };
 }
@@ -96,13 +187,23 @@ pub fn render(
     width: u32,
     height: u32,
     coords: nfield::model::Coords,
+    opts: &InferOptions,
 ) -> Result<Image> {
     let view = match model.image {
         Some(i) => nfield::model::View::aspect_fit(i.width, i.height, width, height),
         None => nfield::model::View::FULL,
     };
-    let n = engine.infer(&Query::Grid { width, height, coords, view }, &InferOptions::default())?;
+    let n = engine.infer(&Query::Grid { width, height, coords, view }, opts)?;
     let mut rgb = vec![0.0f32; 3 * n];
     engine.read_output(&mut rgb)?;
     Ok(Image::new(width, height, rgb)?)
+}
+
+/// The inference options for the engine in hand: the CPU engine computes in fp32 whatever was
+/// asked.
+pub fn infer_options(engine: &AnyEngine, strategy: StrategyChoice, precision: PrecisionChoice) -> InferOptions {
+    match engine {
+        AnyEngine::Cpu(_) => InferOptions::default(),
+        AnyEngine::Cuda(_) => InferOptions { strategy: strategy.strategy(), precision: precision.precision() },
+    }
 }

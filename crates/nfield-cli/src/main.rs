@@ -27,6 +27,8 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Measure training and inference throughput; writes JSON lines.
     Bench(commands::bench::BenchArgs),
+    /// Run the GPU engine's test suite on this machine's GPU.
+    Selftest(commands::selftest::SelftestArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         Command::Info(a) => commands::info::run(a),
         Command::Eval(a) => commands::eval::run(a),
         Command::Bench(a) => commands::bench::run(a),
+        Command::Selftest(a) => commands::selftest::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

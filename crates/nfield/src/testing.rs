@@ -188,9 +188,25 @@ pub fn check_infer_matches_oracle<E: Engine>(engine: &mut E, tol: Tolerance) -> 
     Ok(())
 }
 
-/// Conformance: `evaluate` equals the oracle's full-image MSE, and `model()` hands back the
-/// loaded parameters exactly.
-pub fn check_evaluate_and_model<E: Engine>(engine: &mut E) -> Result<(), String> {
+/// What an engine promises the conformance suite.
+#[derive(Clone, Copy, Debug)]
+pub struct Conformance {
+    /// Inference at `InferOptions::default()` against the oracle.
+    pub forward: Tolerance,
+    /// Relative error of `evaluate()`'s MSE against the oracle's.
+    pub eval_rel: f64,
+    /// The models the engine trains (others are skipped by the training checks).
+    pub trains: fn(&ModelSpec) -> bool,
+}
+
+impl Conformance {
+    /// An f32 engine that trains every model (the CPU engine's promise).
+    pub const F32: Conformance = Conformance { forward: Tolerance::F32_FORWARD, eval_rel: 1e-5, trains: |_| true };
+}
+
+/// Conformance: `evaluate` equals the oracle's full-image MSE within `eval_rel`, and `model()`
+/// hands back the loaded parameters exactly.
+pub fn check_evaluate_and_model<E: Engine>(engine: &mut E, eval_rel: f64) -> Result<(), String> {
     let image = test_image(45, 31);
     for (i, spec) in test_specs().into_iter().enumerate() {
         let model = test_model(spec.clone(), 200 + i as u64);
@@ -207,7 +223,7 @@ pub fn check_evaluate_and_model<E: Engine>(engine: &mut E) -> Result<(), String>
         let pred = reference::forward(&spec, &reference::params_f64(&model), &pos);
         let target: Vec<f64> = image.rgb.iter().map(|&v| v as f64).collect();
         let mse = reference::loss::mse(&pred, &target);
-        if (eval.mse - mse).abs() > 1e-5 * mse + 1e-9 {
+        if (eval.mse - mse).abs() > eval_rel * mse + 1e-9 {
             return Err(format!("{}: evaluate() mse {} vs oracle {}", spec.describe(), eval.mse, mse));
         }
     }
@@ -215,10 +231,16 @@ pub fn check_evaluate_and_model<E: Engine>(engine: &mut E) -> Result<(), String>
 }
 
 /// Conformance: training an engine and the CPU engine with the same seed, recipe and steps ends
-/// within `bound_db` dB of PSNR, for every model kind, and both improve on the initial model.
-pub fn check_training_matches_cpu<E: Engine>(engine: &mut E, steps: u32, bound_db: f64) -> Result<(), String> {
+/// within `bound_db` dB of PSNR, for every model the engine trains, and both improve on the
+/// initial model.
+pub fn check_training_matches_cpu<E: Engine>(
+    engine: &mut E,
+    steps: u32,
+    bound_db: f64,
+    trains: fn(&ModelSpec) -> bool,
+) -> Result<(), String> {
     let image = test_image(48, 40);
-    for (i, spec) in test_specs().into_iter().enumerate() {
+    for (i, spec) in test_specs().into_iter().enumerate().filter(|(_, s)| trains(s)) {
         let model = Model::new(spec.clone(), 300 + i as u64).map_err(|e| e.to_string())?;
         let lr = if matches!(spec, ModelSpec::HashGrid(_)) { 1e-2 } else { 2e-3 };
         let opts = TrainOptions { batch: 1000, seed: 7, adam: AdamConfig { lr, ..Default::default() }, subset: None };
@@ -302,30 +324,31 @@ pub fn check_errors<E: Engine>(engine: &mut E) -> Result<(), String> {
 }
 
 /// Stamps the conformance suite into an engine crate's tests:
-/// `nfield::engine_conformance_tests!(make_engine, forward_tolerance);` where `make_engine` is a
+/// `nfield::engine_conformance_tests!(make_engine, conformance);` where `make_engine` is a
 /// `fn() -> Option<E>` that returns `None` (after printing `skipped: <why>`) where the engine's
-/// device is missing, so a missing device is a visible skip, never a silent pass.
+/// device is missing, so a missing device is a visible skip, never a silent pass, and
+/// `conformance` is a [`Conformance`].
 #[macro_export]
 macro_rules! engine_conformance_tests {
-    ($make:path, $tol:expr) => {
+    ($make:path, $conf:expr) => {
         #[test]
         fn conformance_infer_matches_oracle() {
             let Some(mut e) = $make() else { return };
-            if let Err(msg) = $crate::testing::check_infer_matches_oracle(&mut e, $tol) {
+            if let Err(msg) = $crate::testing::check_infer_matches_oracle(&mut e, $conf.forward) {
                 panic!("{msg}");
             }
         }
         #[test]
         fn conformance_evaluate_and_model() {
             let Some(mut e) = $make() else { return };
-            if let Err(msg) = $crate::testing::check_evaluate_and_model(&mut e) {
+            if let Err(msg) = $crate::testing::check_evaluate_and_model(&mut e, $conf.eval_rel) {
                 panic!("{msg}");
             }
         }
         #[test]
         fn conformance_training_matches_cpu_engine() {
             let Some(mut e) = $make() else { return };
-            if let Err(msg) = $crate::testing::check_training_matches_cpu(&mut e, 60, 0.3) {
+            if let Err(msg) = $crate::testing::check_training_matches_cpu(&mut e, 60, 0.3, $conf.trains) {
                 panic!("{msg}");
             }
         }

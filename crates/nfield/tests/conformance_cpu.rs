@@ -4,4 +4,4 @@ fn cpu() -> Option<nfield::cpu::CpuEngine> {
     Some(nfield::cpu::CpuEngine::new())
 }
 
-nfield::engine_conformance_tests!(cpu, nfield::testing::Tolerance::F32_FORWARD);
+nfield::engine_conformance_tests!(cpu, nfield::testing::Conformance::F32);

@@ -18,7 +18,7 @@ use nfield::rng::{self, Stream};
 use nfield::train::{AdamConfig, TrainOptions};
 use nfield::{Engine, format::embed_samples};
 use nfield_cli::commands::train::{install_interrupt_handler, interrupted};
-use nfield_cli::engines::{self, AnyEngine, EngineChoice};
+use nfield_cli::engines::{self, AnyEngine, EngineChoice, PrecisionChoice, Request, StrategyChoice};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -90,7 +90,13 @@ fn run(a: Args) -> Result<u8> {
     });
     let model = Model::new(ModelSpec::Siren(SirenSpec::default()), a.seed)?;
     let opts = TrainOptions { batch, seed: a.seed, adam: AdamConfig { lr, ..Default::default() }, subset };
-    let mut engine = AnyEngine::select(EngineChoice::Auto, None, false)?;
+    let mut engine = AnyEngine::select(Request {
+        choice: EngineChoice::Auto,
+        threads: None,
+        precision: nfield::Precision::Bf16,
+        train: Some(&model.spec),
+        quiet: false,
+    })?;
     engine.load(&model, Some(&image), &opts).with_context(|| format!("loading {}", a.input.display()))?;
     println!(
         "Training SIREN on {} ({}×{}, {} pixels{}) with batch {batch}, lr {lr}, {steps} steps",
@@ -139,7 +145,8 @@ fn run(a: Args) -> Result<u8> {
     let layout = trained.layout();
     let w0: Vec<String> = (0..8).map(|o| format!("{:.6}", trained.params[layout.layers[0].weights + o * 2])).collect();
     println!("Sample weights: [{}]", w0.join(", "));
-    let png = engines::render(&mut engine, &trained, image.width, image.height, trained.coords)?;
+    let opts = engines::infer_options(&engine, StrategyChoice::Auto, PrecisionChoice::Fp32);
+    let png = engines::render(&mut engine, &trained, image.width, image.height, trained.coords, &opts)?;
     let px = png.to_rgb8();
     println!("Sample pixel RGBA: [{}, {}, {}, 255]", px[0], px[1], px[2]);
 

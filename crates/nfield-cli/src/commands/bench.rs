@@ -1,6 +1,6 @@
 //! `nfield bench`: training and inference throughput as JSON lines (DESIGN.md's record format).
 
-use crate::engines::{AnyEngine, EngineChoice};
+use crate::engines::{AnyEngine, EngineChoice, Request};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use nfield::data::Image;
@@ -46,6 +46,16 @@ pub struct BenchArgs {
     /// CPU threads [all cores].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// CUDA: also run the PyTorch peer (`peer_torch_siren.py` in this folder, e.g. a copy of
+    /// ../shared/bench) with DESIGN.md's pinned command lines.
+    #[arg(long, value_name = "DIR")]
+    pub peers: Option<PathBuf>,
+    /// Python for the peers.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    /// CUDA: fewer timed steps.
+    #[arg(long)]
+    pub quick: bool,
 }
 
 fn case_spec(name: &str) -> Result<(ModelSpec, f32)> {
@@ -121,7 +131,13 @@ pub fn run(args: BenchArgs) -> Result<u8> {
     let image_path = args.image.clone().unwrap_or_else(|| PathBuf::from("examples/astronaut.png"));
     let image =
         Image::load(&image_path, args.max_dim).with_context(|| "the benchmark image (choose one with --image)")?;
-    let mut engine = AnyEngine::select(args.engine, args.threads, true)?;
+    let mut engine = AnyEngine::select(Request {
+        choice: args.engine,
+        threads: args.threads,
+        precision: nfield::Precision::Bf16,
+        train: None,
+        quiet: true,
+    })?;
     let common = json!({
         "engine": engine.name(),
         "device": engine.device(),
@@ -134,13 +150,20 @@ pub fn run(args: BenchArgs) -> Result<u8> {
     let mut emit = |mut r: Value| {
         if let (Some(obj), Some(c)) = (r.as_object_mut(), common.as_object()) {
             for (k, v) in c {
-                obj.insert(k.clone(), v.clone());
+                obj.entry(k.clone()).or_insert_with(|| v.clone());
             }
         }
         println!("{r}");
         records.push(r);
     };
-    for case in &args.cases {
+    if let crate::engines::AnyEngine::Cuda(e) = &mut engine {
+        super::bench_cuda::run(e, &image, args.quick, &mut emit);
+        if let Some(peers) = &args.peers {
+            super::bench_cuda::run_peer(peers, &image_path, &args.python, &mut emit);
+        }
+    }
+    let cpu_cases = if matches!(engine, crate::engines::AnyEngine::Cpu(_)) { args.cases.as_slice() } else { &[] };
+    for case in cpu_cases {
         let (spec, lr) = case_spec(case)?;
         let model = Model::new(spec, 0)?;
         for &batch in &args.batch {

@@ -1,6 +1,6 @@
 //! `nfield eval`: PSNR and SSIM of a model against an image.
 
-use crate::engines::{self, AnyEngine, EngineChoice};
+use crate::engines::{self, AnyEngine, EngineChoice, PrecisionChoice, Request, StrategyChoice};
 use anyhow::Result;
 use clap::Args;
 use nfield::data::Image;
@@ -40,9 +40,16 @@ pub fn run(args: EvalArgs) -> Result<u8> {
     let mut model = file.model;
     // Evaluate on the image's own grid: the model's unit square stretched over it.
     model.image = Some(nfield::model::ImageSize { width: image.width, height: image.height });
-    let mut engine = AnyEngine::select(args.engine, args.threads, true)?;
+    let mut engine = AnyEngine::select(Request {
+        choice: args.engine,
+        threads: args.threads,
+        precision: nfield::Precision::Fp32,
+        train: None,
+        quiet: true,
+    })?;
     engine.load(&model, None, &TrainOptions::default())?;
-    let pred = engines::render(&mut engine, &model, image.width, image.height, model.coords)?;
+    let opts = engines::infer_options(&engine, StrategyChoice::PerPixel, PrecisionChoice::Fp32);
+    let pred = engines::render(&mut engine, &model, image.width, image.height, model.coords, &opts)?;
     let psnr = psnr_from_mse(mse(&pred.rgb, &image.rgb));
     let ssim = ssim(&pred, &image).unwrap_or(f64::NAN);
     if args.json {

@@ -1,7 +1,9 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod bench_cuda;
 pub mod eval;
 pub mod info;
 pub mod render;
+pub mod selftest;
 pub mod train;

@@ -1,6 +1,6 @@
 //! `nfield render`: a model file to a PNG at any resolution.
 
-use crate::engines::{self, AnyEngine, EngineChoice};
+use crate::engines::{self, AnyEngine, EngineChoice, PrecisionChoice, Request, StrategyChoice};
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use nfield::model::{Coords, PixelGrid};
@@ -45,6 +45,13 @@ pub struct RenderArgs {
     /// Engine to render on.
     #[arg(long, value_enum, default_value_t = EngineChoice::Auto)]
     pub engine: EngineChoice,
+    /// Kernel strategy on engines that have a choice.
+    #[arg(long, value_enum, default_value_t = StrategyChoice::Auto)]
+    pub strategy: StrategyChoice,
+    /// Arithmetic on engines that have a choice (CUDA per-pixel: fp32; cooperative: bf16 or
+    /// fp16 on the tensor cores).
+    #[arg(long, value_enum, default_value_t = PrecisionChoice::Fp32)]
+    pub precision: PrecisionChoice,
     /// CPU threads [all cores].
     #[arg(long)]
     pub threads: Option<usize>,
@@ -79,10 +86,17 @@ pub fn run(args: RenderArgs) -> Result<u8> {
         RenderCoords::Linspace => Coords { grid: PixelGrid::Endpoints, ..model.coords },
     };
     nfield::format::check_writable(&args.output)?;
-    let mut engine = AnyEngine::select(args.engine, args.threads, args.quiet)?;
+    let mut engine = AnyEngine::select(Request {
+        choice: args.engine,
+        threads: args.threads,
+        precision: args.precision.precision(),
+        train: None,
+        quiet: args.quiet,
+    })?;
     engine.load(&model, None, &TrainOptions::default())?;
+    let opts = engines::infer_options(&engine, args.strategy, args.precision);
     let t = std::time::Instant::now();
-    let image = engines::render(&mut engine, &model, width, height, coords)?;
+    let image = engines::render(&mut engine, &model, width, height, coords, &opts)?;
     let dt = t.elapsed();
     image.save_png(&args.output)?;
     if !args.quiet {

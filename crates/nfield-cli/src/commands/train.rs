@@ -1,7 +1,7 @@
 //! `nfield train`: fit a model to an image.
 
 use crate::arch::ModelArgs;
-use crate::engines::{AnyEngine, EngineChoice};
+use crate::engines::{AnyEngine, EngineChoice, PrecisionChoice, Request};
 use crate::output::{self, LogRecord, Mode, Progress};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
@@ -111,6 +111,11 @@ pub struct TrainArgs {
     /// Engine to train on.
     #[arg(long, value_enum, default_value_t = EngineChoice::Auto, help_heading = "Engine")]
     pub engine: EngineChoice,
+    /// Arithmetic of the matrix products on engines that have a choice (CUDA: bf16 or fp16
+    /// on the tensor cores with fp32 accumulation and fp32 master weights; the CPU engine
+    /// computes in fp32).
+    #[arg(long, value_enum, default_value_t = PrecisionChoice::Bf16, help_heading = "Engine")]
+    pub precision: PrecisionChoice,
     /// CPU threads [all cores].
     #[arg(long, help_heading = "Engine")]
     pub threads: Option<usize>,
@@ -235,7 +240,13 @@ pub fn run(args: TrainArgs) -> Result<u8> {
     let Recipe { steps, opts } = recipe(&args, model.kind(), checkpoint.as_ref());
     opts.validate()?;
 
-    let mut engine = AnyEngine::select(args.engine, args.threads, mode == Mode::Quiet || mode == Mode::Json)?;
+    let mut engine = AnyEngine::select(Request {
+        choice: args.engine,
+        threads: args.threads,
+        precision: args.precision.precision(),
+        train: Some(&model.spec),
+        quiet: mode == Mode::Quiet || mode == Mode::Json,
+    })?;
     engine.load(&model, Some(&image), &opts).with_context(|| format!("loading {}", args.input.display()))?;
     if let Some(s) = &state {
         if s.m.len() != model.params.len() {
@@ -279,7 +290,9 @@ pub fn run(args: TrainArgs) -> Result<u8> {
     let state: AdamState = engine.optimizer_state()?;
     format::write_checkpoint(&format::checkpoint_path(&model_path), &state, &opts)?;
     if let Some(png) = &png_path {
-        let img = crate::engines::render(&mut engine, &file.model, image.width, image.height, file.model.coords)?;
+        let opts = crate::engines::infer_options(&engine, crate::engines::StrategyChoice::Auto, PrecisionChoice::Fp32);
+        let img =
+            crate::engines::render(&mut engine, &file.model, image.width, image.height, file.model.coords, &opts)?;
         img.save_png(png)?;
     }
 

@@ -1,0 +1,202 @@
+//! `nfield bench --engine cuda`: the CUDA cases of the benchmark, and the PyTorch peer run in
+//! the same invocation with DESIGN.md's pinned command lines.
+
+use anyhow::{Context, Result};
+use nfield::data::Image;
+use nfield::model::{Model, ModelSpec, SirenSpec, View};
+use nfield::train::{AdamConfig, TrainOptions};
+use nfield::{Engine, InferOptions, Precision, Query, Strategy};
+use nfield_cuda::CudaEngine;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Instant;
+
+/// Measured H100 ceilings (DESIGN.md): mma.sync bf16 → fp32 and the special-function unit.
+const MMA_FLOPS: f64 = 640e12;
+const MUFU_OPS: f64 = 4.13e12;
+
+fn siren(width: usize) -> ModelSpec {
+    ModelSpec::Siren(SirenSpec { width, hidden_layers: 8, ..Default::default() })
+}
+
+/// The binding ceiling of SIREN training in samples/s and its name: matrix work (forward,
+/// input deltas, weight gradients) on `mma.sync`, or sin + cos on the special-function unit.
+fn training_ceiling(spec: &ModelSpec) -> (f64, &'static str) {
+    let mlp = spec.mlp();
+    let flops = 6.0 * mlp.macs_per_sample() as f64;
+    let sines = 2.0 * mlp.layers.iter().take(mlp.layers.len() - 1).map(|l| l.outputs).sum::<usize>() as f64;
+    let (mma, mufu) = (MMA_FLOPS / flops, MUFU_OPS / sines);
+    if mma < mufu { (mma, "mma.sync bf16") } else { (mufu, "MUFU sin/cos") }
+}
+
+fn sync(e: &CudaEngine) -> Result<()> {
+    e.gpu().stream.synchronize().context("synchronising the GPU")?;
+    Ok(())
+}
+
+fn train_case(e: &mut CudaEngine, image: &Image, width: usize, batch: u32, steps: u32) -> Result<Value> {
+    let spec = siren(width);
+    let model = Model::new(spec.clone(), 0)?;
+    let opts = TrainOptions { batch, seed: 0, adam: AdamConfig { lr: 1e-4, ..Default::default() }, subset: None };
+    e.load(&model, Some(image), &opts)?;
+    e.train(10)?; // compile, capture, warm up
+    let t = Instant::now();
+    e.train(steps)?;
+    let dt = t.elapsed().as_secs_f64() / steps as f64;
+    let rate = batch as f64 / dt;
+    let (ceiling, bound) = training_ceiling(&spec);
+    Ok(json!({
+        "name": format!("train/siren-{width}x8/b{batch}"),
+        "precision": "bf16",
+        "batch": batch,
+        "steps": steps,
+        "samples_per_s": rate.round(),
+        "ms_per_step": (dt * 1e6).round() / 1e3,
+        "limit_fraction": (rate / ceiling * 1000.0).round() / 1000.0,
+        "bound": bound,
+    }))
+}
+
+fn infer_case(e: &mut CudaEngine, image: &Image, strategy: Strategy, precision: Precision) -> Result<Value> {
+    let model = Model::new(siren(64), 0)?;
+    e.load(&model, None, &TrainOptions::default())?;
+    let q = Query::Grid { width: image.width, height: image.height, coords: model.coords, view: View::FULL };
+    let opts = InferOptions { strategy, precision };
+    e.infer(&q, &opts)?;
+    sync(e)?;
+    let runs = 20;
+    let t = Instant::now();
+    for _ in 0..runs {
+        e.infer(&q, &opts)?;
+    }
+    sync(e)?;
+    let dt = t.elapsed().as_secs_f64() / runs as f64;
+    let n = image.pixel_count() as f64;
+    let name = match strategy {
+        Strategy::PerPixel => "per-pixel",
+        _ => "cooperative",
+    };
+    Ok(json!({
+        "name": format!("infer/siren-64x8/full-image/{name}"),
+        "precision": format!("{precision:?}").to_lowercase(),
+        "samples_per_s": (n / dt).round(),
+        "ms_per_image": (dt * 1e5).round() / 100.0,
+    }))
+}
+
+fn to_quality_case(e: &mut CudaEngine, image: &Image, target_db: f64) -> Result<Value> {
+    let model = Model::new(siren(64), 0)?;
+    let opts =
+        TrainOptions { batch: 1 << 14, seed: 0, adam: AdamConfig { lr: 3e-3, ..Default::default() }, subset: None };
+    e.load(&model, Some(image), &opts)?;
+    e.train(1)?; // compile and capture outside the clock, then start again
+    e.load(&model, Some(image), &opts)?;
+    let every = 25;
+    let t = Instant::now();
+    let (mut steps, mut psnr) = (0u32, 0.0);
+    while steps < 5000 && psnr < target_db {
+        e.train(every)?;
+        steps += every;
+        psnr = e.evaluate()?.psnr_db;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    Ok(json!({
+        "name": format!("to-quality/siren-64x8/{target_db:.0}dB"),
+        "precision": "bf16",
+        "batch": opts.batch,
+        "lr": opts.adam.lr,
+        "eval_every": every,
+        "target_psnr_db": target_db,
+        "psnr_db": (psnr * 100.0).round() / 100.0,
+        "reached": psnr >= target_db,
+        "seconds_to_target": (secs * 1000.0).round() / 1000.0,
+        "steps_to_target": steps,
+    }))
+}
+
+/// Runs the CUDA cases; each record (or the error of a case) goes to `emit`.
+pub fn run(e: &mut CudaEngine, image: &Image, quick: bool, emit: &mut dyn FnMut(Value)) {
+    let steps = if quick { 20 } else { 100 };
+    let mut record = |name: &str, r: Result<Value>| match r {
+        Ok(v) => emit(v),
+        Err(err) => emit(json!({ "name": name, "error": format!("{err:#}") })),
+    };
+    record("train/siren-64x8/b262144", train_case(e, image, 64, 1 << 18, steps));
+    record("train/siren-64x8/b2048", train_case(e, image, 64, 2048, 10 * steps));
+    for w in [16, 32, 128, 256] {
+        record(&format!("train/siren-{w}x8/b262144"), train_case(e, image, w, 1 << 18, steps));
+    }
+    record("infer/per-pixel", infer_case(e, image, Strategy::PerPixel, Precision::Fp32));
+    record("infer/cooperative-bf16", infer_case(e, image, Strategy::Cooperative, Precision::Bf16));
+    record("infer/cooperative-fp16", infer_case(e, image, Strategy::Cooperative, Precision::Fp16));
+    record("to-quality/siren-64x8/22dB", to_quality_case(e, image, 22.0));
+}
+
+/// Runs the PyTorch SIREN peer (`peer_torch_siren.py` in `peers`, unchanged) with DESIGN.md's
+/// pinned command lines and turns its JSON into records.
+pub fn run_peer(peers: &Path, image: &Path, python: &str, emit: &mut dyn FnMut(Value)) {
+    let script = peers.join("peer_torch_siren.py");
+    let img = image.display().to_string();
+    let runs: [(&str, Vec<&str>); 4] = [
+        ("pytorch-compile-bf16", vec!["--precision", "bf16", "--compile", "reduce-overhead", "--steps", "300"]),
+        (
+            "pytorch-compile-tf32",
+            vec![
+                "--batch",
+                "2048",
+                "--precision",
+                "tf32",
+                "--compile",
+                "reduce-overhead",
+                "--steps",
+                "500",
+                "--lr",
+                "1e-3",
+            ],
+        ),
+        (
+            "pytorch-eager-fp32",
+            vec!["--lr", "3e-3", "--target-psnr", "22", "--eval-every", "100", "--max-steps", "5000"],
+        ),
+        ("pytorch-eager-fp32", vec![]),
+    ];
+    for (engine, extra) in runs {
+        let mut cmd = std::process::Command::new(python);
+        cmd.arg(&script).arg(&img).args(&extra);
+        let command = format!("{} {} {}", script.display(), img, extra.join(" "));
+        let out = match cmd.output() {
+            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+            Ok(o) => {
+                emit(
+                    json!({"name": "peer", "engine": engine, "command": command, "error": String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("").to_string()}),
+                );
+                continue;
+            }
+            Err(err) => {
+                emit(json!({"name": "peer", "engine": engine, "command": command, "error": err.to_string()}));
+                continue;
+            }
+        };
+        let Some(v) = out.lines().rev().find_map(|l| serde_json::from_str::<Value>(l).ok()) else { continue };
+        let common = json!({"engine": engine, "device": v["gpu"], "command": command, "torch": v["torch"]});
+        let with = |mut r: Value| {
+            if let (Some(o), Some(c)) = (r.as_object_mut(), common.as_object()) {
+                o.extend(c.clone());
+            }
+            r
+        };
+        if let Some(secs) = v["seconds_to_target"].as_f64() {
+            emit(with(
+                json!({"name": "to-quality/siren-64x8/22dB", "seconds_to_target": secs, "steps_to_target": v["steps_to_target"], "psnr_db": v["psnr"], "reached": v["reached"], "target_psnr_db": 22}),
+            ));
+            continue;
+        }
+        let batch = v["batch"].as_u64().unwrap_or(0);
+        emit(with(
+            json!({"name": format!("train/siren-64x8/b{batch}"), "batch": batch, "samples_per_s": v["train_samples_per_s"], "ms_per_step": v["ms_per_step"], "psnr_db": v["psnr_after"]}),
+        ));
+        emit(with(
+            json!({"name": "infer/siren-64x8/full-image", "samples_per_s": v["infer_samples_per_s"], "ms_per_image": v["infer_ms_full_image"]}),
+        ));
+    }
+}

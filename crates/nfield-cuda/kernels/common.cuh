@@ -1,0 +1,155 @@
+// nfield CUDA kernels: shared device code (prepended to every kernel file; NVRTC needs no
+// include paths). Compile-time constants come from -D defines set by the Rust side
+// (crates/nfield-cuda/src/kernels.rs); every kernel file lists the ones it reads.
+//
+// Contents: integer types, Philox4x32-10 (identical to nfield::rng), sin/cos with explicit range
+// reduction, bf16/fp16 packing, and the warp-level tensor-core instructions (mma.sync m16n8k16,
+// ldmatrix) used by the cooperative kernels.
+
+typedef unsigned int u32;
+typedef unsigned long long u64;
+typedef unsigned short u16;
+
+#define DEV __device__ __forceinline__
+
+// ---------------------------------------------------------------- random numbers
+// counter = [index, step lo, step hi, stream], key = [seed lo, seed hi] (nfield::rng).
+DEV uint4 philox4x32(uint4 c, uint2 k) {
+#pragma unroll
+    for (int round = 0; round < 10; ++round) {
+        if (round > 0) {
+            k.x += 0x9E3779B9u;
+            k.y += 0xBB67AE85u;
+        }
+        const u32 hi0 = __umulhi(0xD2511F53u, c.x), lo0 = 0xD2511F53u * c.x;
+        const u32 hi1 = __umulhi(0xCD9E8D57u, c.z), lo1 = 0xCD9E8D57u * c.z;
+        c = make_uint4(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+    }
+    return c;
+}
+
+// The training pixel of sample `index` in step `step` (nfield::rng::train_pixel).
+DEV u32 train_pixel(u64 seed, u64 step, u32 index, u32 n_pixels) {
+    const uint4 w = philox4x32(make_uint4(index, (u32)step, (u32)(step >> 32), 0u), make_uint2((u32)seed, (u32)(seed >> 32)));
+    return __umulhi(w.x, n_pixels);
+}
+
+// ---------------------------------------------------------------- sin / cos
+// sin and cos of x. FAST (half-precision modes): range reduction to [-pi, pi] in f32 (two-term
+// Cody-Waite), then the special-function unit (abs. error ~4e-7 there). Otherwise the accurate
+// library sincosf.
+// The accurate path is not inlined: one copy of the library's sincosf per kernel instead of one
+// per unrolled call site keeps NVRTC's compile time in seconds.
+__device__ __noinline__ void sin_cos_accurate(float x, float* s, float* c) { sincosf(x, s, c); }
+
+DEV void sin_cos(float x, float* s, float* c) {
+#if FAST_SINCOS
+    const float k = rintf(x * 0.15915494309189535f);
+    float r = fmaf(-k, 6.28318548202514648f, x);
+    r = fmaf(-k, -1.7484555314695172e-7f, r);
+    *s = __sinf(r);
+    *c = __cosf(r);
+#else
+    sin_cos_accurate(x, s, c);
+#endif
+}
+
+// sin and cos of omega * (w0 x + w1 y + b) with the argument formed and reduced by pi/2 in double:
+// a first layer with omega0 = 30 would otherwise carry 1e-6 of f32 rounding into every layer.
+DEV void sin_cos_precise_arg(double arg, float* s, float* c) {
+    const double k = rint(arg * 0.63661977236758134);  // 2/pi
+    const float r = (float)fma(-k, 1.5707963267948966, arg);
+    float sr, cr;
+#if FAST_SINCOS
+    sr = __sinf(r);  // |r| ≤ π/4: the special-function unit is accurate to ~4e-7 there
+    cr = __cosf(r);
+#else
+    sin_cos_accurate(r, &sr, &cr);
+#endif
+    const int q = ((int)k) & 3;
+    *s = q == 0 ? sr : q == 1 ? cr : q == 2 ? -sr : -cr;
+    *c = q == 0 ? cr : q == 1 ? -sr : q == 2 ? -cr : sr;
+}
+
+DEV float sigmoidf(float z) { return 1.0f / (1.0f + __expf(-z)); }
+
+// ---------------------------------------------------------------- 16-bit packing
+// Two floats into one 32-bit register of two 16-bit values (lo in the low half).
+DEV u32 pack_bf16(float lo, float hi) {
+    u32 r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+DEV u32 pack_f16(float lo, float hi) {
+    u32 r;
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+DEV float bf16_to_f32(u16 v) { return __uint_as_float(((u32)v) << 16); }
+DEV float f16_to_f32(u16 v) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(v));
+    return f;
+}
+DEV u16 f32_to_f16(float v) {
+    u16 h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v));
+    return h;
+}
+DEV u16 f32_to_bf16(float v) {
+    u16 h;
+    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(v));
+    return h;
+}
+
+// The 16-bit matrix type of a half-precision mode: HALF_BF16 = 1 picks bf16, else fp16.
+#if HALF_BF16
+#define PACK2 pack_bf16
+#define TO_F32 bf16_to_f32
+#define TO_HALF f32_to_bf16
+#define MMA_TYPE "bf16"
+#else
+#define PACK2 pack_f16
+#define TO_F32 f16_to_f32
+#define TO_HALF f32_to_f16
+#define MMA_TYPE "f16"
+#endif
+
+// ---------------------------------------------------------------- tensor cores
+// D = A·B + D with A 16×16 (row), B 16×8 (col), fp32 accumulators. Fragment ownership of lane
+// (g = lane/4, t = lane%4): a0 = A[g][2t..2t+1], a1 = A[g+8][2t..], a2 = A[g][2t+8..],
+// a3 = A[g+8][2t+8..]; b0 = B[2t..2t+1][g], b1 = B[2t+8..2t+9][g]; c0 = C[g][2t], c1 = C[g][2t+1],
+// c2 = C[g+8][2t], c3 = C[g+8][2t+1].
+DEV void mma16816(float* c, const u32* a, u32 b0, u32 b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." MMA_TYPE "." MMA_TYPE ".f32 "
+                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Four 8×8 16-bit matrices from shared memory (rows addressed by lanes 0-7, 8-15, 16-23, 24-31).
+DEV void ldmatrix_x4(u32* r, const void* smem_row) {
+    const u32 addr = (u32)__cvta_generic_to_shared(smem_row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+DEV void ldmatrix_x4_trans(u32* r, const void* smem_row) {
+    const u32 addr = (u32)__cvta_generic_to_shared(smem_row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
+// Block-wide sum of a double (all threads get the result); `scratch` holds 32 doubles.
+DEV double block_sum(double v, double* scratch) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    double total = 0.0;
+    for (int w = 0; w < (int)(blockDim.x / 32); ++w) total += scratch[w];
+    return total;
+}

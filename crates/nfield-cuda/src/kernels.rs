@@ -1,0 +1,332 @@
+//! The kernel sources and their specialisations: every kernel is compiled for the model in hand,
+//! with widths, depth, activation and encoding sizes as `-D` constants (the seed's TODO,
+//! "replace hard-coded #defines with compile-time values", done properly).
+
+use crate::{Error, Result};
+use nfield::Precision;
+use nfield::model::{ModelSpec, OutputActivation};
+
+const COMMON: &str = include_str!("../kernels/common.cuh");
+const ENCODING: &str = include_str!("../kernels/encoding.cuh");
+
+/// A kernel source file of `kernels/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KernelFile {
+    /// `mlp_infer.cu`: per-pixel and cooperative inference.
+    MlpInfer,
+    /// `mlp_train.cu`: the fused training step.
+    MlpTrain,
+    /// `adam.cu`: gradient reduction, Adam, the step counter.
+    Adam,
+    /// `eval.cu`: squared-error reduction.
+    Eval,
+}
+
+impl KernelFile {
+    /// The file name.
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelFile::MlpInfer => "mlp_infer.cu",
+            KernelFile::MlpTrain => "mlp_train.cu",
+            KernelFile::Adam => "adam.cu",
+            KernelFile::Eval => "eval.cu",
+        }
+    }
+
+    /// The whole translation unit: the shared headers, then the file.
+    pub fn source(self) -> String {
+        let body = match self {
+            KernelFile::MlpInfer => include_str!("../kernels/mlp_infer.cu"),
+            KernelFile::MlpTrain => include_str!("../kernels/mlp_train.cu"),
+            KernelFile::Adam => include_str!("../kernels/adam.cu"),
+            KernelFile::Eval => include_str!("../kernels/eval.cu"),
+        };
+        let model_header = matches!(self, KernelFile::MlpInfer | KernelFile::MlpTrain);
+        let mut s = String::with_capacity(COMMON.len() + ENCODING.len() + body.len() + 64);
+        s += COMMON;
+        if model_header {
+            s += ENCODING;
+        }
+        s += body;
+        s
+    }
+}
+
+/// A kernel file with its `-D` constants.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Specialization {
+    /// The file.
+    pub file: KernelFile,
+    /// `(NAME, VALUE)` pairs, in a fixed order.
+    pub defines: Vec<(String, String)>,
+}
+
+impl Specialization {
+    /// A file with no constants beyond the defaults of the shared header.
+    pub fn plain(file: KernelFile) -> Specialization {
+        Specialization { file, defines: vec![d("FAST_SINCOS", 0), d("HALF_BF16", 1)] }
+    }
+
+    /// A stable 64-bit key (FNV-1a) of the source, the constants, the target and the compiler.
+    pub fn key(&self, arch: &str, compiler: (i32, i32)) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            h ^= 0xff;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        };
+        eat(self.file.source().as_bytes());
+        for (k, v) in &self.defines {
+            eat(k.as_bytes());
+            eat(v.as_bytes());
+        }
+        eat(arch.as_bytes());
+        eat(format!("{}.{}", compiler.0, compiler.1).as_bytes());
+        h
+    }
+}
+
+fn d(name: &str, value: impl ToString) -> (String, String) {
+    (name.to_string(), value.to_string())
+}
+
+/// A float as a C literal that round-trips (`3.0e1f`).
+fn float_literal(v: f32) -> String {
+    format!("{v:e}f")
+}
+
+/// The `-D` constants of a model's MLP and encoding (encoding.cuh, mlp_*.cu).
+pub fn model_defines(spec: &ModelSpec) -> Vec<(String, String)> {
+    let mlp = spec.mlp();
+    let width = mlp.layers[0].outputs;
+    let n_hidden = mlp.layers.len() - 2;
+    let mut v = vec![d("IN_DIM", mlp.input_dim()), d("WIDTH", width), d("N_HIDDEN", n_hidden)];
+    match spec {
+        ModelSpec::Siren(s) => {
+            v.push(d("MODEL", 0));
+            v.push(d("OMEGA0", float_literal(s.omega0)));
+            v.push(d("OMEGA", float_literal(s.omega_hidden)));
+            v.push(d("OUT_LINEAR", 0));
+        }
+        ModelSpec::Fourier(s) => {
+            v.push(d("MODEL", 1));
+            v.push(d("FREQS", s.frequencies));
+            v.push(d("OUT_LINEAR", 0));
+        }
+        ModelSpec::HashGrid(s) => {
+            v.push(d("MODEL", 2));
+            v.push(d("LEVELS", s.levels));
+            v.push(d("FEATURES", s.features_per_level));
+            v.push(d("TABLE_SIZE", format!("{}u", s.table_size())));
+            v.push(d("HASH_OFFSET", float_literal(s.position_offset())));
+            v.push(d("OUT_LINEAR", u8::from(s.output == OutputActivation::Linear)));
+        }
+    }
+    v
+}
+
+/// Whether a precision runs on the tensor cores with 16-bit operands.
+pub fn is_half(p: Precision) -> bool {
+    matches!(p, Precision::Bf16 | Precision::Fp16)
+}
+
+/// Constants of the precision mode.
+pub fn precision_defines(p: Precision) -> Vec<(String, String)> {
+    vec![d("FAST_SINCOS", u8::from(is_half(p))), d("HALF_BF16", u8::from(p != Precision::Fp16))]
+}
+
+/// Warps of a cooperative inference block.
+pub const COOP_WARPS: u32 = 4;
+/// Threads of a per-pixel inference block.
+pub const PER_PIXEL_THREADS: u32 = 128;
+
+/// The per-pixel inference kernel; `smem_weights` stages the MLP in shared memory.
+pub fn infer_per_pixel(spec: &ModelSpec, smem_weights: bool) -> Specialization {
+    let mut defines = model_defines(spec);
+    defines.extend(precision_defines(Precision::Fp32));
+    defines.push(d("SMEM_WEIGHTS", u8::from(smem_weights)));
+    let width = spec.mlp().layers[0].outputs;
+    defines.push(d("PP_UNROLL", if width <= 64 { width.max(spec.mlp().input_dim()).max(64) } else { 4 }));
+    Specialization { file: KernelFile::MlpInfer, defines }
+}
+
+/// Shared memory the per-pixel kernel needs to stage the MLP, in bytes.
+pub fn per_pixel_smem(spec: &ModelSpec) -> usize {
+    4 * spec.mlp().param_count()
+}
+
+/// The cooperative (tensor-core) inference kernel in a 16-bit precision.
+pub fn infer_coop(spec: &ModelSpec, precision: Precision) -> Result<Specialization> {
+    check_coop(spec, precision)?;
+    let mut defines = model_defines(spec);
+    defines.extend(precision_defines(precision));
+    defines.push(d("SMEM_WEIGHTS", 0));
+    defines.push(d("COOP_WARPS", COOP_WARPS));
+    Ok(Specialization { file: KernelFile::MlpInfer, defines })
+}
+
+/// Shared memory of the cooperative inference kernel, in bytes.
+pub fn infer_coop_smem(spec: &ModelSpec) -> usize {
+    let mlp = spec.mlp();
+    let w = mlp.layers[0].outputs;
+    let hidden = (mlp.layers.len() - 2) * w * (w + 8);
+    let first = if matches!(spec, ModelSpec::Siren(_)) { 0 } else { w * (mlp.input_dim() + 8) };
+    2 * (hidden + first)
+}
+
+fn check_coop(spec: &ModelSpec, precision: Precision) -> Result<()> {
+    if !is_half(precision) {
+        return Err(Error::Unsupported(format!(
+            "the cooperative CUDA kernels run on the tensor cores in bf16 or fp16, not {precision:?}; use --precision bf16|fp16 or --strategy per-pixel"
+        )));
+    }
+    let mlp = spec.mlp();
+    let w = mlp.layers[0].outputs;
+    if !w.is_multiple_of(16) {
+        return Err(Error::Unsupported(format!("the cooperative CUDA kernels need a width divisible by 16, got {w}")));
+    }
+    if !matches!(spec, ModelSpec::Siren(_)) && !mlp.input_dim().is_multiple_of(16) {
+        return Err(Error::Unsupported(format!(
+            "the cooperative CUDA kernels need an encoding width divisible by 16, got {}",
+            mlp.input_dim()
+        )));
+    }
+    Ok(())
+}
+
+/// The training step's layout for a model: warps per block and shared memory in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrainShape {
+    /// Warps per block (16 samples each).
+    pub warps: u32,
+    /// Dynamic shared memory per block.
+    pub smem: usize,
+}
+
+/// Shared memory of the fused training step with `warps` warps.
+pub fn train_smem(spec: &ModelSpec, warps: u32) -> usize {
+    let mlp = spec.mlp();
+    let w = mlp.layers[0].outputs;
+    let n_hidden = mlp.layers.len() - 2;
+    let in_dim = mlp.input_dim();
+    let fourier = matches!(spec, ModelSpec::Fourier(_));
+    let t = 16 * warps as usize;
+    let halves = n_hidden * w * w + if fourier { w * in_dim + t * in_dim } else { 0 } + 2 * (n_hidden + 1) * t * w;
+    let floats = t * 5 + t * 3 + warps as usize;
+    (2 * halves).next_multiple_of(16) + 4 * floats
+}
+
+/// The fused training step's specialisation and layout, or why the model does not fit it.
+pub fn train_step(spec: &ModelSpec, precision: Precision, smem_limit: usize) -> Result<(Specialization, TrainShape)> {
+    match spec {
+        ModelSpec::Siren(_) => {}
+        ModelSpec::Fourier(f) if !f.train_b => {}
+        ModelSpec::Fourier(_) => {
+            return Err(Error::Unsupported(
+                "training Fourier B (--train-b) is not implemented on CUDA yet; use --engine cpu".into(),
+            ));
+        }
+        ModelSpec::HashGrid(_) => {
+            return Err(Error::Unsupported(
+                "hash-grid training is not implemented on CUDA yet; use --engine cpu".into(),
+            ));
+        }
+    }
+    if !is_half(precision) {
+        return Err(Error::Unsupported(format!(
+            "CUDA training runs on the tensor cores in bf16 or fp16 (fp32 accumulation, fp32 master weights); \
+             {precision:?} is not implemented yet: use --precision bf16|fp16 or --engine cpu"
+        )));
+    }
+    check_coop(spec, precision)?;
+    let shape = [4u32, 2, 1]
+        .into_iter()
+        .map(|warps| TrainShape { warps, smem: train_smem(spec, warps) })
+        .find(|s| s.smem <= smem_limit)
+        .ok_or_else(|| {
+            Error::Unsupported(format!(
+                "{} needs {} KB of shared memory per block in the fused CUDA training step (this GPU allows {} KB); \
+                 use fewer or narrower layers, or --engine cpu",
+                spec.describe(),
+                train_smem(spec, 1) / 1024,
+                smem_limit / 1024
+            ))
+        })?;
+    let mut defines = model_defines(spec);
+    defines.extend(precision_defines(precision));
+    defines.push(d("TRAIN_WARPS", shape.warps));
+    Ok((Specialization { file: KernelFile::MlpTrain, defines }, shape))
+}
+
+/// The models the GPU tests and benchmarks use (the conformance suite's small models, the
+/// seed's, and the benchmark widths).
+pub fn test_models() -> Vec<ModelSpec> {
+    use nfield::model::{FourierSpec, Growth, HashGridSpec, SirenSpec};
+    let siren = |width, hidden_layers| ModelSpec::Siren(SirenSpec { width, hidden_layers, ..Default::default() });
+    let mut v = nfield::testing::test_specs();
+    v.extend([
+        siren(64, 8),
+        siren(16, 8),
+        siren(32, 8),
+        siren(128, 8),
+        siren(256, 8),
+        ModelSpec::Siren(SirenSpec { width: 32, hidden_layers: 3, omega0: 12.0, omega_hidden: 2.0 }),
+        ModelSpec::Fourier(FourierSpec::default()),
+        ModelSpec::Fourier(FourierSpec { frequencies: 16, sigma: 2.0, width: 32, hidden_layers: 3, train_b: false }),
+        ModelSpec::HashGrid(HashGridSpec::default()),
+        ModelSpec::HashGrid(HashGridSpec {
+            log2_table_size: 19,
+            growth: Growth::Geometric { per_level_scale: 1.5 },
+            hidden_layers: 2,
+            output: OutputActivation::Linear,
+            ..Default::default()
+        }),
+    ]);
+    v
+}
+
+/// Every specialisation the tests and benchmarks compile (CI builds each one for sm_80 and
+/// sm_90a): per-pixel and cooperative inference, the fused step where the model fits it, Adam,
+/// the evaluation reduction.
+pub fn test_specializations() -> Vec<Specialization> {
+    let mut v = vec![Specialization::plain(KernelFile::Adam), Specialization::plain(KernelFile::Eval)];
+    for spec in test_models() {
+        // The variant the engine picks on an H100 (227 KB of shared memory per block).
+        v.push(infer_per_pixel(&spec, per_pixel_smem(&spec) <= 227 * 1024));
+        for p in [Precision::Bf16, Precision::Fp16] {
+            if let Ok(k) = infer_coop(&spec, p) {
+                v.push(k);
+            }
+            if let Ok((k, _)) = train_step(&spec, p, 227 * 1024) {
+                v.push(k);
+            }
+        }
+    }
+    v.sort_by(|a, b| format!("{:?}", a).cmp(&format!("{:?}", b)));
+    v.dedup();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nfield::model::SirenSpec;
+
+    #[test]
+    fn seed_siren_fits_the_fused_step_with_four_warps() {
+        let spec = ModelSpec::Siren(SirenSpec::default());
+        let (_, shape) = train_step(&spec, Precision::Bf16, 227 * 1024).expect("fits");
+        assert_eq!(shape.warps, 4);
+        assert!(shape.smem <= 227 * 1024, "{}", shape.smem);
+    }
+
+    #[test]
+    fn float_literals_round_trip() {
+        assert_eq!(float_literal(30.0), "3e1f");
+        assert_eq!(float_literal(0.5).parse::<f32>().ok(), None, "the f suffix is C's");
+        assert_eq!(float_literal(1.0e-4).trim_end_matches('f').parse::<f32>().ok(), Some(1.0e-4));
+    }
+}

@@ -1,0 +1,192 @@
+//! The GPU test suite, in the library so that one release binary (`nfield selftest`) carries it
+//! to a GPU machine: every kernel against the f64 oracle with DESIGN.md's tolerances, the fused
+//! step against the oracle's composition of primitives, and training against the CPU engine.
+
+use crate::kernels::{self, test_models};
+use crate::{CudaEngine, Gpu};
+use nfield::cpu::CpuEngine;
+use nfield::data::Image;
+use nfield::model::{Model, ModelSpec, SirenSpec};
+use nfield::testing::{self, Tolerance, test_image, test_model, test_points};
+use nfield::train::{AdamConfig, TrainOptions};
+use nfield::{Engine, InferOptions, Precision, Query, Strategy, reference, rng};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One check's outcome.
+#[derive(Clone, Debug)]
+pub struct Check {
+    /// What was checked.
+    pub name: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// Numbers behind the verdict, or the failure.
+    pub detail: String,
+}
+
+fn check(name: impl Into<String>, result: Result<String, String>) -> Check {
+    match result {
+        Ok(detail) => Check { name: name.into(), passed: true, detail },
+        Err(detail) => Check { name: name.into(), passed: false, detail },
+    }
+}
+
+/// Whether the CUDA engine trains `spec` in the fused step on this GPU.
+pub fn trains(spec: &ModelSpec, smem: usize) -> bool {
+    crate::trains_on_cuda(spec) && kernels::train_step(spec, Precision::Bf16, smem).is_ok()
+}
+
+fn rel_l2(got: &[f32], want: &[f64]) -> f64 {
+    let num: f64 = got.iter().zip(want).map(|(&g, &w)| (g as f64 - w).powi(2)).sum();
+    let den: f64 = want.iter().map(|w| w * w).sum();
+    (num / den.max(f64::MIN_POSITIVE)).sqrt()
+}
+
+fn infer_points(e: &mut CudaEngine, model: &Model, points: &[f32], opts: &InferOptions) -> Result<Vec<f32>, String> {
+    e.load(model, None, &TrainOptions::default()).map_err(|x| x.to_string())?;
+    let n = e.infer(&Query::Points(points), opts).map_err(|x| x.to_string())?;
+    let mut out = vec![0.0; 3 * n];
+    e.read_output(&mut out).map_err(|x| x.to_string())?;
+    Ok(out)
+}
+
+/// Cooperative (tensor-core) inference against the oracle: relative L2 error ≤ 2e-2 and every
+/// output within Tolerance::HALF.
+fn coop_matches_oracle(gpu: &Arc<Gpu>, precision: Precision) -> Result<String, String> {
+    let mut worst = 0.0f64;
+    let mut count = 0;
+    for (i, spec) in test_models().into_iter().enumerate() {
+        if kernels::infer_coop(&spec, precision).is_err() {
+            continue;
+        }
+        let model = test_model(spec.clone(), 500 + i as u64);
+        let lo = if matches!(spec, ModelSpec::HashGrid(_)) { 0.0 } else { -1.0 };
+        let points = test_points(1000, lo, 1.0, 7 + i as u64);
+        let mut e = CudaEngine::on(gpu.clone(), precision);
+        let got = infer_points(&mut e, &model, &points, &InferOptions { strategy: Strategy::Cooperative, precision })?;
+        let want = reference::forward(&spec, &reference::params_f64(&model), &points);
+        let r = rel_l2(&got, &want);
+        worst = worst.max(r);
+        if r > 2e-2 {
+            return Err(format!("{}: relative L2 error {r:.3e} > 2e-2", spec.describe()));
+        }
+        testing::compare(&spec.describe(), &got, &want, Tolerance::HALF)?;
+        count += 1;
+    }
+    Ok(format!("{count} models, worst relative L2 error {worst:.2e}"))
+}
+
+/// The fused step's gradient against the oracle's `loss_and_grad` on the same pixels.
+fn fused_gradient_matches_oracle(gpu: &Arc<Gpu>, precision: Precision) -> Result<String, String> {
+    let image = test_image(40, 30);
+    let mut worst = 0.0f64;
+    let mut count = 0;
+    for (i, spec) in test_models().into_iter().enumerate() {
+        if !trains(&spec, gpu.smem_optin) {
+            continue;
+        }
+        let model = test_model(spec.clone(), 600 + i as u64);
+        let batch = 700u32;
+        let opts = TrainOptions { batch, seed: 11, ..Default::default() };
+        let mut e = CudaEngine::on(gpu.clone(), precision);
+        e.load(&model, Some(&image), &opts).map_err(|x| x.to_string())?;
+        let got = e.gradient().map_err(|x| x.to_string())?;
+        let c = model.coords;
+        let mut x = Vec::new();
+        let mut t = Vec::new();
+        for s in 0..batch {
+            let k = rng::train_pixel(11, 0, s, image.pixel_count() as u32);
+            x.extend_from_slice(&c.pixel(k % image.width, k / image.width, image.width, image.height));
+            t.extend(image.pixel(k as usize).iter().map(|&v| v as f64));
+        }
+        let (_, want) = reference::loss_and_grad(&spec, &reference::params_f64(&model), &x, &t);
+        let want = &want[..got.len()];
+        let r = rel_l2(&got, want);
+        worst = worst.max(r);
+        if r > 2e-2 {
+            return Err(format!("{}: gradient relative L2 error {r:.3e} > 2e-2", spec.describe()));
+        }
+        count += 1;
+    }
+    Ok(format!("{count} models, worst relative L2 error {worst:.2e}"))
+}
+
+/// SIREN-64×8 on the seed's target.jpeg: the CUDA engine ends within 0.3 dB of the CPU engine
+/// with the same recipe (seed, batch, steps, Adam).
+fn seed_image_training_matches_cpu(gpu: &Arc<Gpu>, precision: Precision, image: &Image) -> Result<String, String> {
+    let model = Model::new(ModelSpec::Siren(SirenSpec::default()), 0).map_err(|e| e.to_string())?;
+    let opts =
+        TrainOptions { batch: 1 << 14, seed: 0, adam: AdamConfig { lr: 3e-3, ..Default::default() }, subset: None };
+    let steps = 500;
+    let mut psnr = [0.0; 2];
+    let mut secs = [0.0; 2];
+    let mut cpu = CpuEngine::new();
+    let mut cuda = CudaEngine::on(gpu.clone(), precision);
+    for (k, e) in [&mut cuda as &mut dyn Engine, &mut cpu as &mut dyn Engine].into_iter().enumerate() {
+        e.load(&model, Some(image), &opts).map_err(|x| x.to_string())?;
+        let t = Instant::now();
+        e.train(steps).map_err(|x| x.to_string())?;
+        secs[k] = t.elapsed().as_secs_f64();
+        psnr[k] = e.evaluate().map_err(|x| x.to_string())?.psnr_db;
+    }
+    let detail = format!(
+        "{}×{}, {steps} steps × {}: CUDA {:.3} dB ({:.2} s), CPU {:.3} dB ({:.1} s)",
+        image.width, image.height, opts.batch, psnr[0], secs[0], psnr[1], secs[1]
+    );
+    if (psnr[0] - psnr[1]).abs() > 0.3 { Err(detail) } else { Ok(detail) }
+}
+
+/// Runs every check on GPU 0. `seed_data` (the seed's data folder) adds the target.jpeg check.
+pub fn run(gpu: Arc<Gpu>, seed_data: Option<&Path>) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let make = |p: Precision| CudaEngine::on(gpu.clone(), p);
+    checks.push(check(
+        "per-pixel fp32 inference vs the f64 oracle (points and letterboxed grids, every model)",
+        testing::check_infer_matches_oracle(&mut make(Precision::Bf16), Tolerance::F32_FORWARD)
+            .map(|()| "F32_FORWARD".into()),
+    ));
+    for p in [Precision::Bf16, Precision::Fp16] {
+        checks.push(check(format!("cooperative {p:?} inference vs the oracle"), coop_matches_oracle(&gpu, p)));
+        checks.push(check(
+            format!("fused {p:?} training gradient vs the oracle"),
+            fused_gradient_matches_oracle(&gpu, p),
+        ));
+    }
+    checks.push(check(
+        "evaluate() vs the oracle's MSE (cooperative bf16 where it applies; within 5 %)",
+        testing::check_evaluate_and_model(&mut make(Precision::Bf16), 0.05).map(|()| "ok".into()),
+    ));
+    // The H100's and A100's opt-in limits (227 KB, 163 KB) both fit the test models.
+    let trains_here: fn(&ModelSpec) -> bool = |s| trains(s, 160 * 1024);
+    for p in [Precision::Bf16, Precision::Fp16] {
+        checks.push(check(
+            format!("{p:?} training ends within 0.3 dB of the CPU engine (test models, 60 steps)"),
+            testing::check_training_matches_cpu(&mut make(p), 60, 0.3, trains_here).map(|()| "ok".into()),
+        ));
+    }
+    checks.push(check(
+        "resuming from model() + optimizer_state() is exact",
+        testing::check_resume_is_exact(|| make(Precision::Bf16)).map(|()| "bit-identical".into()),
+    ));
+    checks.push(check("misuse gives errors", testing::check_errors(&mut make(Precision::Bf16)).map(|()| "ok".into())));
+    match seed_data.map(|d| d.join("target.jpeg")) {
+        Some(path) if path.is_file() => match Image::load(&path, None) {
+            Ok(image) => {
+                for p in [Precision::Bf16, Precision::Fp16] {
+                    checks.push(check(
+                        format!("SIREN-64×8 {p:?} on target.jpeg within 0.3 dB of the CPU engine"),
+                        seed_image_training_matches_cpu(&gpu, p, &image),
+                    ));
+                }
+            }
+            Err(e) => checks.push(check("target.jpeg", Err(e.to_string()))),
+        },
+        _ => checks.push(Check {
+            name: "SIREN-64×8 on target.jpeg".into(),
+            passed: true,
+            detail: "skipped: the seed's data folder was not given (--seed-data)".into(),
+        }),
+    }
+    checks
+}
