@@ -7,10 +7,10 @@
 //   step_advance  step += 1 (the step counter the sampler and the bias correction read)
 //
 // params, m, v: (n_params) f32 (the trainable prefix of the model layout); partials:
-// (n_blocks, n_params) f32; loss_partials: (n_blocks) f32; step: one u64.
+// (n_blocks, stride) f32; loss_partials: (n_blocks) f32; step: one u64.
 
 extern "C" __global__ void adam_step(float* __restrict__ params, float* __restrict__ m, float* __restrict__ v,
-                                     const float* __restrict__ partials, u32 n_blocks, u32 n_params,
+                                     const float* __restrict__ partials, u32 n_blocks, u32 n_params, u32 stride,
                                      const float* __restrict__ loss_partials, float* __restrict__ loss_out,
                                      const u64* __restrict__ step, float lr, float beta1, float beta2, float eps,
                                      u32 bias_correction, float grad_scale, float loss_scale) {
@@ -19,7 +19,7 @@ extern "C" __global__ void adam_step(float* __restrict__ params, float* __restri
     const float c2 = bias_correction ? (float)(1.0 / (1.0 - pow((double)beta2, t))) : 1.0f;
     for (u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < n_params; i += gridDim.x * blockDim.x) {
         float g = 0.0f;
-        for (u32 b = 0; b < n_blocks; ++b) g += partials[(size_t)b * n_params + i];
+        for (u32 b = 0; b < n_blocks; ++b) g += partials[(size_t)b * stride + i];
         g *= grad_scale;
         const float mi = beta1 * m[i] + (1.0f - beta1) * g;
         const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;

@@ -35,13 +35,24 @@ DEV u32 train_pixel(u64 seed, u64 step, u32 index, u32 n_pixels) {
 }
 
 // ---------------------------------------------------------------- sin / cos
-// sin and cos of x. FAST (half-precision modes): range reduction to [-pi, pi] in f32 (two-term
-// Cody-Waite), then the special-function unit (abs. error ~4e-7 there). Otherwise the accurate
-// library sincosf.
-// The accurate path is not inlined: one copy of the library's sincosf per kernel instead of one
-// per unrolled call site keeps NVRTC's compile time in seconds.
-__device__ __noinline__ void sin_cos_accurate(float x, float* s, float* c) { sincosf(x, s, c); }
+// Cephes' minimax polynomials on [-π/4, π/4] with a quadrant rotation (the CPU engine's
+// nfield::cpu::sincos): r is the reduced argument, q the quadrant (any integer).
+DEV void sincos_reduced(float r, int q, float* s, float* c) {
+    const float r2 = r * r;
+    const float sp = fmaf(fmaf(fmaf(-1.9515295891e-4f, r2, 8.3321608736e-3f), r2, -1.6666654611e-1f) * r2, r, r);
+    const float cp = fmaf(fmaf(fmaf(fmaf(2.443315711809948e-5f, r2, -1.388731625493765e-3f), r2, 4.166664568298827e-2f), r2,
+                               -0.5f),
+                          r2, 1.0f);
+    const int k = q & 3;
+    *s = k == 0 ? sp : k == 1 ? cp : k == 2 ? -sp : -cp;
+    *c = k == 0 ? cp : k == 1 ? -sp : k == 2 ? -cp : sp;
+}
 
+// sin and cos of x. FAST (half-precision modes): range reduction to [-π, π] (two-term
+// Cody-Waite), then the special-function unit (abs. error ~4e-7 there). Otherwise a three-term
+// Cody-Waite reduction by π/2 and the polynomials: ~1e-7 absolute for |x| < 1e4, inline, no
+// slow path (the library's sincosf is not inlined, and its calls made the per-pixel kernel spill
+// its accumulators around every activation).
 DEV void sin_cos(float x, float* s, float* c) {
 #if FAST_SINCOS
     const float k = rintf(x * 0.15915494309189535f);
@@ -50,25 +61,34 @@ DEV void sin_cos(float x, float* s, float* c) {
     *s = __sinf(r);
     *c = __cosf(r);
 #else
-    sin_cos_accurate(x, s, c);
+    const float q = rintf(x * 0.63661977236758134f);
+    float r = fmaf(-q, 1.5703125f, x);
+    r = fmaf(-q, 4.837512969970703125e-4f, r);
+    r = fmaf(-q, 7.54978995489188216e-8f, r);
+    sincos_reduced(r, (int)q, s, c);
 #endif
 }
 
-// sin and cos of omega * (w0 x + w1 y + b) with the argument formed and reduced by pi/2 in double:
-// a first layer with omega0 = 30 would otherwise carry 1e-6 of f32 rounding into every layer.
-DEV void sin_cos_precise_arg(double arg, float* s, float* c) {
-    const double k = rint(arg * 0.63661977236758134);  // 2/pi
-    const float r = (float)fma(-k, 1.5707963267948966, arg);
-    float sr, cr;
+// sin alone (inference has no use for the cosine).
+DEV float sin_only(float x) {
 #if FAST_SINCOS
-    sr = __sinf(r);  // |r| ≤ π/4: the special-function unit is accurate to ~4e-7 there
-    cr = __cosf(r);
+    const float k = rintf(x * 0.15915494309189535f);
+    float r = fmaf(-k, 6.28318548202514648f, x);
+    r = fmaf(-k, -1.7484555314695172e-7f, r);
+    return __sinf(r);
 #else
-    sin_cos_accurate(r, &sr, &cr);
+    float s, c;
+    sin_cos(x, &s, &c);
+    return s;
 #endif
-    const int q = ((int)k) & 3;
-    *s = q == 0 ? sr : q == 1 ? cr : q == 2 ? -sr : -cr;
-    *c = q == 0 ? cr : q == 1 ? -sr : q == 2 ? -cr : sr;
+}
+
+// sin and cos of an argument formed in double (SIREN's first layer, ω0·(w0 x + w1 y + b) with
+// ω0 = 30 would otherwise carry 1e-6 of f32 rounding into every layer), reduced by π/2 in double.
+DEV void sin_cos_precise_arg(double arg, float* s, float* c) {
+    const double k = rint(arg * 0.63661977236758134);  // 2/π
+    const float r = (float)fma(-k, 1.5707963267948966, arg);
+    sincos_reduced(r, (int)k, s, c);
 }
 
 DEV float sigmoidf(float z) { return 1.0f / (1.0f + __expf(-z)); }

@@ -27,9 +27,7 @@ DEV float siren_first(float w0, float w1, float b, float x, float y) {
 
 DEV float hidden_act(float z) {
 #if MODEL == 0
-    float s, c;
-    sin_cos(OMEGA * z, &s, &c);
-    return s;
+    return sin_only(OMEGA * z);
 #else
     return fmaxf(z, 0.0f);
 #endif

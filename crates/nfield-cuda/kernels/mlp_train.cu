@@ -13,15 +13,22 @@
 //     D. weight gradients, the whole block: dW = δᵀ·a with the tile's samples as K, on the
 //        tensor cores, added into this block's own fp32 partial (no atomics: the block owns it,
 //        and its warps own disjoint tiles of it); the first tile of a block stores instead.
+//        Gradients that are sums over samples (biases, the output layer, SIREN's layer 0) are
+//        reduced across each warp with shuffles, staged per warp in shared memory, summed over
+//        the warps in a fixed order into block accumulators after the next block barrier
+//        (deterministic: no float atomics anywhere), and written once at the end.
 //   Then adam.cu sums the partials of the blocks in a fixed order and applies Adam.
 //
 // Layouts: 16-bit matrices in shared memory are row-major, unpadded, with their 16-byte chunks
 // XOR-swizzled by row (swz) so fragment stores and ldmatrix reads are conflict-free.
-// partials: (gridDim.x, MLP_PARAMS) f32; loss_partials: (gridDim.x) f32 (Σ squared error).
+// partials: (gridDim.x, PARTIAL_STRIDE) f32, PARTIAL_STRIDE = MLP_PARAMS rounded up to 4 (so
+// float2 stores stay aligned); loss_partials: (gridDim.x) f32 (Σ squared error).
 // Gradients carry no 2/(3B) factor: deltas stay O(0.1) (safe in fp16); adam.cu applies it.
 //
 // Defines: those of encoding.cuh (MODEL 0 or 1), OMEGA0, OMEGA, TRAIN_WARPS, HALF_BF16,
 // FAST_SINCOS.
+
+#define PARTIAL_STRIDE ((MLP_PARAMS + 3) / 4 * 4)
 
 #define T_SAMPLES (16 * TRAIN_WARPS)
 #define KT (WIDTH / 16)
@@ -46,13 +53,62 @@ struct TrainTarget {
 struct Smem {
     u16* w;     // [N_HIDDEN][WIDTH][WIDTH] hidden weights (mma type)
     u16* w0;    // [WIDTH][IN_DIM] layer-0 weights (Fourier)
-    u16* act;   // [N_ACT][T][WIDTH] activations (mma type)
-    u16* der;   // [N_ACT][T][WIDTH] SIREN: ω·cos(ω z) (fp16); then δ (mma type)
+    u16* act;   // [N_ACT][T][WIDTH] activations (mma type); in the backward, δ_m over act_m
     u16* enc;   // [T][IN_DIM] encodings (Fourier)
     float* sample;  // [T][5] x, y, r, g, b
-    float* dout;    // [T][3] output deltas
     float* loss;    // [TRAIN_WARPS]
+    float* acc;     // [ACC_LEN] gradient sums over the block's tiles
+    float* stage;   // [TRAIN_WARPS][STAGE_LEN] this tile's per-warp sums, before the fixed-order reduction
 };
+
+// Block-wide fp32 accumulators of the gradients that are sums over samples rather than matrix
+// products: the biases of the N_ACT hidden activations, the output layer (W and b) and SIREN's
+// layer 0 (W0 is WIDTH × 2).
+#define ACC_BIAS 0
+#define ACC_OUT_W (N_ACT * WIDTH)
+#define ACC_OUT_B (ACC_OUT_W + 3 * WIDTH)
+#define ACC_W0 (ACC_OUT_B + 4)
+#define ACC_LEN (ACC_W0 + (MODEL == 0 ? 2 * WIDTH : 0))
+// Per-warp staging: [bias of the current layer: WIDTH][output W: 3·WIDTH][output b: 4], and
+// SIREN's W0 sums (2·WIDTH) over the output region, which is reduced long before layer 0 (past
+// the end when there are no hidden layers, since then both come in the same iteration).
+#define STAGE_BIAS 0
+#define STAGE_OUT WIDTH
+#define STAGE_W0 (N_HIDDEN == 0 ? 4 * WIDTH + 4 : WIDTH)
+#define STAGE_LEN (MODEL == 0 && N_HIDDEN == 0 ? 6 * WIDTH + 4 : 4 * WIDTH + 4)
+
+// Σ over the 8 row groups of a warp (lanes with the same t): every lane gets the sum.
+DEV float sum_rows(float v) {
+    v += __shfl_xor_sync(0xffffffffu, v, 4);
+    v += __shfl_xor_sync(0xffffffffu, v, 8);
+    v += __shfl_xor_sync(0xffffffffu, v, 16);
+    return v;
+}
+
+// Stores, per column of this lane (8j + 2t + {0, 1}), the sum over the warp's 16 rows of the
+// C-layout values v to stage[col] (lanes 0-3 store: the warp owns its stage).
+DEV void stage_column_sums(float* stage, const float (*v)[4], int lane) {
+    const int t = lane % 4;
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+        const float s0 = sum_rows(v[j][0] + v[j][2]), s1 = sum_rows(v[j][1] + v[j][3]);
+        if (lane < 4) {
+            stage[8 * j + 2 * t] = s0;
+            stage[8 * j + 2 * t + 1] = s1;
+        }
+    }
+}
+
+// acc[i] += Σ over warps, in warp order, of stage[w][from + i], for i < len (the whole block,
+// between barriers).
+DEV void reduce_stage(float* acc, const float* stage, int from, int len) {
+    for (int i = threadIdx.x; i < len; i += blockDim.x) {
+        float s = acc[i];
+#pragma unroll
+        for (int w = 0; w < TRAIN_WARPS; ++w) s += stage[w * STAGE_LEN + from + i];
+        acc[i] = s;
+    }
+}
 
 DEV u32 ld32(const u16* base, int index) { return *(const u32*)(base + index); }
 DEV void st32(u16* base, int index, u32 v) { *(u32*)(base + index) = v; }
@@ -120,13 +176,14 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
         sm.w = p; p += N_HIDDEN * WIDTH * WIDTH;
         sm.w0 = p; p += (MODEL == 1 ? WIDTH * IN_DIM : 0);
         sm.act = p; p += N_ACT * T_SAMPLES * WIDTH;
-        sm.der = p; p += N_ACT * T_SAMPLES * WIDTH;
         sm.enc = p; p += (MODEL == 1 ? T_SAMPLES * IN_DIM : 0);
         float* f = (float*)(((size_t)p + 15) & ~(size_t)15);
         sm.sample = f; f += T_SAMPLES * 5;
-        sm.dout = f; f += T_SAMPLES * 3;
-        sm.loss = f;
+        sm.loss = f; f += TRAIN_WARPS;
+        sm.acc = f; f += ACC_LEN;
+        sm.stage = f;
     }
+    for (int i = threadIdx.x; i < ACC_LEN; i += blockDim.x) sm.acc[i] = 0.0f;
     for (int i = threadIdx.x; i < N_HIDDEN * WIDTH * WIDTH; i += blockDim.x) {
         const int k = i / (WIDTH * WIDTH), r = (i / WIDTH) % WIDTH, c = i % WIDTH;
         sm.w[k * WIDTH * WIDTH + swz(r, c, WIDTH)] = TO_HALF(params[HID_W(k) + r * WIDTH + c]);
@@ -139,8 +196,9 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
     const u64 step = *step_counter;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int r0 = 16 * warp + g, r1 = r0 + 8;  // this lane's two rows of the tile
+    float* const stage = sm.stage + warp * STAGE_LEN;
     float block_loss = 0.0f;
-    float* partial = partials + (size_t)blockIdx.x * MLP_PARAMS;
+    float* partial = partials + (size_t)blockIdx.x * PARTIAL_STRIDE;
     __syncthreads();
 
     for (u32 tile = blockIdx.x; tile * T_SAMPLES < batch; tile += gridDim.x) {
@@ -167,27 +225,28 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
         const float x0 = sm.sample[5 * r0], y0 = sm.sample[5 * r0 + 1];
         const float x1 = sm.sample[5 * r1], y1 = sm.sample[5 * r1 + 1];
 
-        // ---- B. forward
+        // ---- B. forward. SIREN's activation derivatives ω·cos(ω z) stay in registers (fp16
+        // pairs, der[layer][n-tile][row]) until the backward needs them.
         float v[NT][4];
         u32 a[KT][4];
 #if MODEL == 0
-        {
-            float d[NT][4];
+        u32 der[N_ACT][NT][2];
 #pragma unroll
-            for (int j = 0; j < NT; ++j) {
+        for (int j = 0; j < NT; ++j) {
+            float d[4];
 #pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const int c = 8 * j + 2 * t + (e & 1);
-                    const float x = e < 2 ? x0 : x1, y = e < 2 ? y0 : y1;
-                    const double z = (double)params[L0_B + c] + (double)params[L0_W + 2 * c] * (double)x +
-                                     (double)params[L0_W + 2 * c + 1] * (double)y;
-                    float s, co;
-                    sin_cos_precise_arg((double)OMEGA0 * z, &s, &co);
-                    v[j][e] = s;
-                    d[j][e] = OMEGA0 * co;
-                }
+            for (int e = 0; e < 4; ++e) {
+                const int c = 8 * j + 2 * t + (e & 1);
+                const float x = e < 2 ? x0 : x1, y = e < 2 ? y0 : y1;
+                const double z = (double)params[L0_B + c] + (double)params[L0_W + 2 * c] * (double)x +
+                                 (double)params[L0_W + 2 * c + 1] * (double)y;
+                float s, co;
+                sin_cos_precise_arg((double)OMEGA0 * z, &s, &co);
+                v[j][e] = s;
+                d[e] = OMEGA0 * co;
             }
-            store_c_layout(sm.der, 16 * warp + g, t, d, true);
+            der[0][j][0] = pack_f16(d[0], d[1]);
+            der[0][j][1] = pack_f16(d[2], d[3]);
         }
 #else
         {
@@ -223,12 +282,10 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
         }
 #endif
         store_c_layout(sm.act, 16 * warp + g, t, v, false);
+#pragma unroll
         for (int k = 0; k < N_HIDDEN; ++k) {
             to_fragments(v, a);
             const u16* wk = sm.w + k * WIDTH * WIDTH;
-#if MODEL == 0
-            float d[NT][4];
-#endif
 #pragma unroll
             for (int j = 0; j < NT; ++j) {
                 v[j][0] = v[j][1] = v[j][2] = v[j][3] = 0.0f;
@@ -238,6 +295,9 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
                              ld32(wk, swz(8 * j + g, 16 * kt + 8 + 2 * t, WIDTH)));
                 }
                 const float b0 = params[HID_B(k) + 8 * j + 2 * t], b1 = params[HID_B(k) + 8 * j + 2 * t + 1];
+#if MODEL == 0
+                float d[4];
+#endif
 #pragma unroll
                 for (int e = 0; e < 4; ++e) {
                     const float z = v[j][e] + ((e & 1) ? b1 : b0);
@@ -245,19 +305,20 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
                     float s, co;
                     sin_cos(OMEGA * z, &s, &co);
                     v[j][e] = s;
-                    d[j][e] = OMEGA * co;
+                    d[e] = OMEGA * co;
 #else
                     v[j][e] = fmaxf(z, 0.f);
 #endif
                 }
-            }
-            const int off = (k + 1) * T_SAMPLES * WIDTH;
-            store_c_layout(sm.act + off, 16 * warp + g, t, v, false);
 #if MODEL == 0
-            store_c_layout(sm.der + off, 16 * warp + g, t, d, true);
+                der[k + 1][j][0] = pack_f16(d[0], d[1]);
+                der[k + 1][j][1] = pack_f16(d[2], d[3]);
 #endif
+            }
+            store_c_layout(sm.act + (k + 1) * T_SAMPLES * WIDTH, 16 * warp + g, t, v, false);
         }
-        // Output layer (fp32), loss and output deltas. Every lane of a quad gets the sums.
+        // Output layer (fp32), loss, output deltas and the output layer's gradients. Every lane
+        // of a quad gets the sums.
         float dy[2][3];
         {
             float sq = 0.0f;
@@ -290,9 +351,19 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
                     dy[h][c] = diff * dact;
                 }
             }
-            if (t < 2) {
 #pragma unroll
-                for (int c = 0; c < 3; ++c) sm.dout[3 * (t ? r1 : r0) + c] = dy[t][c];
+            for (int c = 0; c < 3; ++c) {
+                float g_out[NT][4];
+#pragma unroll
+                for (int j = 0; j < NT; ++j) {
+                    g_out[j][0] = dy[0][c] * v[j][0];
+                    g_out[j][1] = dy[0][c] * v[j][1];
+                    g_out[j][2] = dy[1][c] * v[j][2];
+                    g_out[j][3] = dy[1][c] * v[j][3];
+                }
+                stage_column_sums(stage + STAGE_OUT + c * WIDTH, g_out, lane);
+                const float db = sum_rows(t == 0 ? dy[0][c] + dy[1][c] : 0.0f);
+                if (lane == 0) stage[STAGE_OUT + 3 * WIDTH + c] = db;
             }
             sq += __shfl_xor_sync(0xffffffffu, sq, 1);
             sq += __shfl_xor_sync(0xffffffffu, sq, 2);
@@ -302,7 +373,10 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
             block_loss += lane == 0 ? sq : 0.0f;
         }
 
-        // ---- C. backward: dA of the last activation, then layer by layer.
+        // ---- C + D. backward, layer by layer, the whole block in step: the warp's δ_m in
+        // registers, written over act_m (no longer needed: the previous layer's dW has read it);
+        // then dW of the layer below from δ_m and act_{m−1} (all of the tile's samples as K),
+        // and dA_{m−1} = δ_m · W on the tensor cores.
 #pragma unroll
         for (int j = 0; j < NT; ++j) {
 #pragma unroll
@@ -313,32 +387,68 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
                           params[OUT_W + 2 * WIDTH + c] * dy[h][2];
             }
         }
-        for (int k = N_HIDDEN; k >= 0; --k) {
-            // δ_k = dA ⊙ act'(z_k), stored over the derivative.
-            u16* der = sm.der + k * T_SAMPLES * WIDTH;
-            const u16* act = sm.act + k * T_SAMPLES * WIDTH;
+#pragma unroll
+        for (int m = N_HIDDEN; m >= 0; --m) {
+            u16* buf = sm.act + m * T_SAMPLES * WIDTH;
 #pragma unroll
             for (int j = 0; j < NT; ++j) {
+#if MODEL == 0
+#pragma unroll
+                for (int h = 0; h < 2; ++h) {
+                    const u32 dd = der[m][j][h];
+                    v[j][2 * h] *= f16_to_f32((u16)(dd & 0xffff));
+                    v[j][2 * h + 1] *= f16_to_f32((u16)(dd >> 16));
+                }
+#else
                 const int c = 8 * j + 2 * t;
 #pragma unroll
                 for (int h = 0; h < 2; ++h) {
-                    const int idx = swz(h ? r1 : r0, c, WIDTH);
-#if MODEL == 0
-                    const u32 dd = ld32(der, idx);
-                    v[j][2 * h] *= f16_to_f32((u16)(dd & 0xffff));
-                    v[j][2 * h + 1] *= f16_to_f32((u16)(dd >> 16));
-#else
-                    const u32 aa = ld32(act, idx);
+                    const u32 aa = ld32(buf, swz(h ? r1 : r0, c, WIDTH));
                     if (TO_F32((u16)(aa & 0xffff)) <= 0.0f) v[j][2 * h] = 0.0f;
                     if (TO_F32((u16)(aa >> 16)) <= 0.0f) v[j][2 * h + 1] = 0.0f;
-#endif
                 }
+#endif
             }
-            store_c_layout(der, 16 * warp + g, t, v, false);
-            if (k == 0) break;
-            // dA_{k-1} = δ_k · W_k: W_k[out][in] is B[k=out][n=in], read transposed.
+            stage_column_sums(stage + STAGE_BIAS, v, lane);
+            if (m == 0) {
+#if MODEL == 0
+                // SIREN's layer 0: dW0[col][0] = Σ δ·x, dW0[col][1] = Σ δ·y (W0 is WIDTH × 2).
+#pragma unroll
+                for (int j = 0; j < NT; ++j) {
+#pragma unroll
+                    for (int e = 0; e < 2; ++e) {
+                        const int c = 8 * j + 2 * t + e;
+                        const float gx = sum_rows(v[j][e] * x0 + v[j][2 + e] * x1);
+                        const float gy = sum_rows(v[j][e] * y0 + v[j][2 + e] * y1);
+                        if (lane < 4) {
+                            stage[STAGE_W0 + 2 * c] = gx;
+                            stage[STAGE_W0 + 2 * c + 1] = gy;
+                        }
+                    }
+                }
+                __syncthreads();
+                reduce_stage(sm.acc + ACC_W0, sm.stage, STAGE_W0, 2 * WIDTH);
+#else
+                store_c_layout(buf, 16 * warp + g, t, v, false);
+                __syncthreads();
+#endif
+                reduce_stage(sm.acc + ACC_BIAS, sm.stage, STAGE_BIAS, WIDTH);
+                if (N_HIDDEN == 0) reduce_stage(sm.acc + ACC_OUT_W, sm.stage, STAGE_OUT, 3 * WIDTH + 3);
+#if MODEL == 1
+                // Layer 0 of the Fourier MLP: dW_0 = δ_0ᵀ · enc.
+                for (int u = warp; u < (WIDTH / 16) * (IN_DIM / 16); u += TRAIN_WARPS) {
+                    const int m0 = 16 * (u / (IN_DIM / 16)), n0 = 16 * (u % (IN_DIM / 16));
+                    float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+                    grad_tile(buf, WIDTH, m0, sm.enc, IN_DIM, n0, acc, lane);
+                    flush_tile(partial + L0_W, IN_DIM, m0, n0, acc, lane, first);
+                }
+#endif
+                break;
+            }
+            store_c_layout(buf, 16 * warp + g, t, v, false);
+            // dA_{m−1} = δ_m · W_{m−1}: W[out][in] is B[k=out][n=in], read transposed.
             to_fragments(v, a);
-            const u16* wk = sm.w + (k - 1) * WIDTH * WIDTH;
+            const u16* wk = sm.w + (m - 1) * WIDTH * WIDTH;
             const int quad = lane / 8, r8 = lane % 8;
 #pragma unroll
             for (int j = 0; j < NT; j += 2) {
@@ -356,58 +466,39 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
                     v[j + 1][e] = acc[1][e];
                 }
             }
-        }
-        __syncthreads();
-
-        // ---- D. weight gradients of the tile, block-wide.
-        // Hidden layers: dW_k = δ_kᵀ · act_{k-1}, 16×16 tiles shared out over the warps.
-        constexpr int tiles_per_layer = (WIDTH / 16) * (WIDTH / 16);
-        for (int u = warp; u < N_HIDDEN * tiles_per_layer; u += TRAIN_WARPS) {
-            const int k = u / tiles_per_layer, m0 = 16 * ((u % tiles_per_layer) / (WIDTH / 16)),
-                      n0 = 16 * (u % (WIDTH / 16));
-            float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
-            grad_tile(sm.der + (k + 1) * T_SAMPLES * WIDTH, WIDTH, m0, sm.act + k * T_SAMPLES * WIDTH, WIDTH, n0, acc, lane);
-            flush_tile(partial + HID_W(k), WIDTH, m0, n0, acc, lane, first);
-        }
-#if MODEL == 1
-        // Layer 0 of the Fourier MLP: dW_0 = δ_0ᵀ · enc.
-        for (int u = warp; u < (WIDTH / 16) * (IN_DIM / 16); u += TRAIN_WARPS) {
-            const int m0 = 16 * (u / (IN_DIM / 16)), n0 = 16 * (u % (IN_DIM / 16));
-            float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
-            grad_tile(sm.der, WIDTH, m0, sm.enc, IN_DIM, n0, acc, lane);
-            flush_tile(partial + L0_W, IN_DIM, m0, n0, acc, lane, first);
-        }
-#endif
-        // Biases of the hidden layers and layer 0 (Σ over samples of δ), the output layer and
-        // SIREN's layer 0 (fp32 from the sample buffer): one thread per parameter.
-        for (int i = threadIdx.x; i < N_ACT * WIDTH + 3 * WIDTH + 3 + (MODEL == 0 ? 2 * WIDTH : 0); i += blockDim.x) {
-            float s = 0.0f;
-            int dst;
-            if (i < N_ACT * WIDTH) {
-                const int k = i / WIDTH, c = i % WIDTH;
-                const u16* d = sm.der + k * T_SAMPLES * WIDTH;
-                for (int r = 0; r < T_SAMPLES; ++r) s += TO_F32(d[swz(r, c, WIDTH)]);
-                dst = k == 0 ? L0_B + c : HID_B(k - 1) + c;
-            } else if (i < N_ACT * WIDTH + 3 * WIDTH) {
-                const int c = (i - N_ACT * WIDTH) / WIDTH, col = (i - N_ACT * WIDTH) % WIDTH;
-                const u16* a_last = sm.act + N_HIDDEN * T_SAMPLES * WIDTH;
-                for (int r = 0; r < T_SAMPLES; ++r) s += sm.dout[3 * r + c] * TO_F32(a_last[swz(r, col, WIDTH)]);
-                dst = OUT_W + c * WIDTH + col;
-            } else if (i < N_ACT * WIDTH + 3 * WIDTH + 3) {
-                const int c = i - N_ACT * WIDTH - 3 * WIDTH;
-                for (int r = 0; r < T_SAMPLES; ++r) s += sm.dout[3 * r + c];
-                dst = OUT_B + c;
-            } else {
-                const int j = i - N_ACT * WIDTH - 3 * WIDTH - 3, c = j / 2, coord = j % 2;
-                for (int r = 0; r < T_SAMPLES; ++r) s += TO_F32(sm.der[swz(r, c, WIDTH)]) * sm.sample[5 * r + coord];
-                dst = L0_W + 2 * c + coord;
+            __syncthreads();  // every warp's δ_m and sums are in place
+            reduce_stage(sm.acc + ACC_BIAS + m * WIDTH, sm.stage, STAGE_BIAS, WIDTH);
+            if (m == N_HIDDEN) reduce_stage(sm.acc + ACC_OUT_W, sm.stage, STAGE_OUT, 3 * WIDTH + 3);
+            // dW of hidden layer m−1 = δ_mᵀ · act_{m−1}, 16×16 tiles shared out over the warps.
+            constexpr int tiles = (WIDTH / 16) * (WIDTH / 16);
+            for (int u = warp; u < tiles; u += TRAIN_WARPS) {
+                const int m0 = 16 * (u / (WIDTH / 16)), n0 = 16 * (u % (WIDTH / 16));
+                float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+                grad_tile(buf, WIDTH, m0, sm.act + (m - 1) * T_SAMPLES * WIDTH, WIDTH, n0, acc, lane);
+                flush_tile(partial + HID_W(m - 1), WIDTH, m0, n0, acc, lane, first);
             }
-            partial[dst] = first ? s : partial[dst] + s;
+            __syncthreads();  // act_{m−1} and the stage are read before δ_{m−1} and its sums go over them
         }
         __syncthreads();
     }
     if (lane == 0) sm.loss[warp] = block_loss;
     __syncthreads();
+    // The block's sums into its partial (written once).
+    for (int i = threadIdx.x; i < ACC_LEN; i += blockDim.x) {
+        const float s = sm.acc[i];
+        int dst = -1;
+        if (i < ACC_OUT_W) {
+            const int k = i / WIDTH, c = i % WIDTH;
+            dst = k == 0 ? L0_B + c : HID_B(k - 1) + c;
+        } else if (i < ACC_OUT_B) {
+            dst = OUT_W + (i - ACC_OUT_W);
+        } else if (i < ACC_OUT_B + 3) {
+            dst = OUT_B + (i - ACC_OUT_B);
+        } else if (i >= ACC_W0) {
+            dst = L0_W + (i - ACC_W0);
+        }
+        if (dst >= 0) partial[dst] = s;
+    }
     if (threadIdx.x == 0) {
         float s = 0.0f;
         for (int w = 0; w < TRAIN_WARPS; ++w) s += sm.loss[w];

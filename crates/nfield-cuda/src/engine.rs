@@ -167,7 +167,7 @@ impl CudaEngine {
         let advance = gpu.function(&adam_spec, "step_advance", 0)?;
         let tiles = (opts.batch as usize).div_ceil(16 * shape.warps as usize) as u32;
         let grid = tiles.min(gpu.sm_count).max(1);
-        let mlp = model.spec.mlp().param_count();
+        let stride = kernels::partial_stride(&model.spec);
         let s = self.stream();
         Ok(TrainKernels {
             step,
@@ -175,7 +175,7 @@ impl CudaEngine {
             advance,
             shape,
             grid,
-            partials: s.alloc_zeros::<f32>(grid as usize * mlp)?,
+            partials: s.alloc_zeros::<f32>(grid as usize * stride)?,
             loss_partials: s.alloc_zeros::<f32>(grid as usize)?,
             loss_out: s.alloc_zeros::<f32>(1)?,
             graph: None,
@@ -217,6 +217,7 @@ impl CudaEngine {
         }
         let a = opts.adam;
         let n_params = *trainable as u32;
+        let stride = (t.partials.len() / t.grid as usize) as u32;
         let (grad_scale, loss_scale) = (2.0 / (3.0 * batch as f32), 1.0 / (3.0 * batch as f32));
         let bias = u32::from(a.bias_correction);
         let cfg =
@@ -231,6 +232,7 @@ impl CudaEngine {
                 .arg(&t.partials)
                 .arg(&t.grid)
                 .arg(&n_params)
+                .arg(&stride)
                 .arg(&t.loss_partials)
                 .arg(&mut t.loss_out)
                 .arg(&*step)
@@ -556,7 +558,7 @@ impl Engine for CudaEngine {
             )
         };
         // Evaluate in the training precision where the cooperative kernel serves the model.
-        let opts = if kernels::infer_coop(&spec, precision).is_ok() {
+        let opts = if kernels::coop_fits(&spec, precision, gpu.smem_optin) {
             InferOptions { strategy: Strategy::Cooperative, precision }
         } else {
             InferOptions { strategy: Strategy::PerPixel, precision: Precision::Fp32 }

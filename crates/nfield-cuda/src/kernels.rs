@@ -177,6 +177,11 @@ pub fn infer_coop_smem(spec: &ModelSpec) -> usize {
     2 * (hidden + first)
 }
 
+/// Whether the cooperative kernel serves `spec` in `precision` within `smem_limit` bytes.
+pub fn coop_fits(spec: &ModelSpec, precision: Precision, smem_limit: usize) -> bool {
+    check_coop(spec, precision).is_ok() && infer_coop_smem(spec) <= smem_limit
+}
+
 fn check_coop(spec: &ModelSpec, precision: Precision) -> Result<()> {
     if !is_half(precision) {
         return Err(Error::Unsupported(format!(
@@ -197,6 +202,12 @@ fn check_coop(spec: &ModelSpec, precision: Precision) -> Result<()> {
     Ok(())
 }
 
+/// Floats per block in the fused step's gradient partials: the MLP's parameters rounded up to 4
+/// (mlp_train.cu's PARTIAL_STRIDE).
+pub fn partial_stride(spec: &ModelSpec) -> usize {
+    spec.mlp().param_count().next_multiple_of(4)
+}
+
 /// The training step's layout for a model: warps per block and shared memory in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TrainShape {
@@ -206,7 +217,9 @@ pub struct TrainShape {
     pub smem: usize,
 }
 
-/// Shared memory of the fused training step with `warps` warps.
+/// Shared memory of the fused training step with `warps` warps (mlp_train.cu's `Smem`): the
+/// hidden weights, the tile's activations (δ goes over them in the backward), the Fourier
+/// encodings, the sample buffer and the block's gradient sums.
 pub fn train_smem(spec: &ModelSpec, warps: u32) -> usize {
     let mlp = spec.mlp();
     let w = mlp.layers[0].outputs;
@@ -214,8 +227,11 @@ pub fn train_smem(spec: &ModelSpec, warps: u32) -> usize {
     let in_dim = mlp.input_dim();
     let fourier = matches!(spec, ModelSpec::Fourier(_));
     let t = 16 * warps as usize;
-    let halves = n_hidden * w * w + if fourier { w * in_dim + t * in_dim } else { 0 } + 2 * (n_hidden + 1) * t * w;
-    let floats = t * 5 + t * 3 + warps as usize;
+    let halves = n_hidden * w * w + if fourier { w * in_dim + t * in_dim } else { 0 } + (n_hidden + 1) * t * w;
+    let acc_len = (n_hidden + 1 + 3) * w + 4 + if fourier { 0 } else { 2 * w };
+    // Per-warp staging of those sums (mlp_train.cu's STAGE_LEN).
+    let stage_len = 4 * w + 4 + if !fourier && n_hidden == 0 { 2 * w } else { 0 };
+    let floats = t * 5 + warps as usize + acc_len + warps as usize * stage_len;
     (2 * halves).next_multiple_of(16) + 4 * floats
 }
 
@@ -242,7 +258,7 @@ pub fn train_step(spec: &ModelSpec, precision: Precision, smem_limit: usize) -> 
         )));
     }
     check_coop(spec, precision)?;
-    let shape = [4u32, 2, 1]
+    let shape = [8u32, 4, 2, 1]
         .into_iter()
         .map(|warps| TrainShape { warps, smem: train_smem(spec, warps) })
         .find(|s| s.smem <= smem_limit)
@@ -316,10 +332,10 @@ mod tests {
     use nfield::model::SirenSpec;
 
     #[test]
-    fn seed_siren_fits_the_fused_step_with_four_warps() {
+    fn seed_siren_fits_the_fused_step_with_eight_warps() {
         let spec = ModelSpec::Siren(SirenSpec::default());
         let (_, shape) = train_step(&spec, Precision::Bf16, 227 * 1024).expect("fits");
-        assert_eq!(shape.warps, 4);
+        assert_eq!(shape.warps, 8);
         assert!(shape.smem <= 227 * 1024, "{}", shape.smem);
     }
 

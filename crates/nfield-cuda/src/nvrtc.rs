@@ -118,6 +118,10 @@ pub fn compile_cubin(name: &str, source: &str, arch: &str, defines: &[(String, S
             unsafe { CStr::from_ptr(raw.as_ptr()) }.to_string_lossy().into_owned()
         })
         .unwrap_or_default();
+    if compiled.is_ok() && !log.trim().is_empty() && std::env::var_os("NFIELD_NVRTC_EXTRA").is_some() {
+        // Asked-for diagnostics (e.g. NFIELD_NVRTC_EXTRA="-Xptxas -v": registers, spills).
+        eprintln!("nvrtc {name} ({arch}):\n{log}");
+    }
     let out = match compiled {
         Err(e) => Err(compile_error(format!("{e:?}"), log)),
         Ok(()) => {

@@ -20,12 +20,28 @@ pub struct MlpTrace {
 
 /// Forward pass of `n` samples. `x`: `(n, mlp.input_dim())`.
 pub fn forward(mlp: &MlpSpec, layout: &ParamLayout, params: &[f64], x: &[f64], n: usize) -> MlpTrace {
+    forward_rounded(mlp, layout, params, x, n, &|_, v| v)
+}
+
+/// [`forward`] with every input of layer `l` replaced by `round_input(l, value)` before the
+/// product (and kept so in the trace, so the backward's weight gradients see it too): the
+/// oracle of an engine that feeds the tensor cores 16-bit activations. `round_input` must be
+/// the identity for the exact oracle.
+pub fn forward_rounded(
+    mlp: &MlpSpec,
+    layout: &ParamLayout,
+    params: &[f64],
+    x: &[f64],
+    n: usize,
+    round_input: &dyn Fn(usize, f64) -> f64,
+) -> MlpTrace {
     assert_eq!(x.len(), n * mlp.input_dim(), "x must be (n, input_dim)");
     let mut inputs = Vec::with_capacity(mlp.layers.len());
     let mut pre = Vec::with_capacity(mlp.layers.len());
     let mut a = x.to_vec();
-    for (layer, slot) in mlp.layers.iter().zip(&layout.layers) {
+    for (l, (layer, slot)) in mlp.layers.iter().zip(&layout.layers).enumerate() {
         let (ni, no) = (layer.inputs, layer.outputs);
+        a.iter_mut().for_each(|v| *v = round_input(l, *v));
         let w = &params[slot.weights..slot.weights + no * ni];
         let b = &params[slot.biases..slot.biases + no];
         let mut z = vec![0.0; n * no];

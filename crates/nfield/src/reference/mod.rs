@@ -40,11 +40,23 @@ pub fn forward(spec: &ModelSpec, params: &[f64], x: &[f32]) -> Vec<f64> {
 /// The MSE loss against `target` `(N, 3)` and its gradient with respect to every parameter
 /// (zero for a frozen encoding).
 pub fn loss_and_grad(spec: &ModelSpec, params: &[f64], x: &[f32], target: &[f64]) -> (f64, Vec<f64>) {
+    loss_and_grad_rounded(spec, params, x, target, &|_, v| v)
+}
+
+/// [`loss_and_grad`] with the MLP's layer inputs passed through `round_input(layer, value)`
+/// ([`mlp::forward_rounded`]): the oracle of a mixed-precision engine's arithmetic.
+pub fn loss_and_grad_rounded(
+    spec: &ModelSpec,
+    params: &[f64],
+    x: &[f32],
+    target: &[f64],
+    round_input: &dyn Fn(usize, f64) -> f64,
+) -> (f64, Vec<f64>) {
     let n = x.len() / 2;
     let layout = spec.layout();
     let mlp_spec = spec.mlp();
     let features = encode(spec, params, x);
-    let trace = mlp::forward(&mlp_spec, &layout, params, &features, n);
+    let trace = mlp::forward_rounded(&mlp_spec, &layout, params, &features, n, round_input);
     let (loss, d_out) = loss::mse_with_grad(&trace.output, target);
     let mut grad = vec![0.0; params.len()];
     let d_features = mlp::backward(&mlp_spec, &layout, params, &trace, &d_out, &mut grad);

@@ -144,3 +144,29 @@ fn loss_gradient_is_the_derivative_of_the_mean() {
     assert!((l - 1.25).abs() < 1e-15);
     assert_eq!(g, vec![0.5, 0.0, 0.0, 1.0]);
 }
+
+/// With layer 1's inputs rounded, the gradient of every parameter downstream of the rounding
+/// (layers 1 and up; the rounded values do not move with them) still matches finite differences
+/// of the rounded model's loss, and the rounding really reaches the loss.
+#[test]
+fn rounded_oracle_differentiates_the_rounded_model() {
+    let spec = ModelSpec::Siren(SirenSpec { width: 8, hidden_layers: 2, ..Default::default() });
+    let model = Model::new(spec.clone(), 5).expect("valid spec");
+    let params = params_f64(&model);
+    let (x, t) = (points(9, 0.0, 1.0, 6), targets(9, 7));
+    let round = |l: usize, v: f64| if l == 1 { (v * 16.0).round() / 16.0 } else { v };
+    let (loss, grad) = loss_and_grad_rounded(&spec, &params, &x, &t, &round);
+    let (exact_loss, _) = loss_and_grad(&spec, &params, &x, &t);
+    assert!((loss - exact_loss).abs() > 1e-6, "the rounding must change the loss");
+    let h = 1e-6;
+    let mut p = params.clone();
+    for i in spec.layout().layers[1].weights..params.len() {
+        p[i] = params[i] + h;
+        let (up, _) = loss_and_grad_rounded(&spec, &p, &x, &t, &round);
+        p[i] = params[i] - h;
+        let (down, _) = loss_and_grad_rounded(&spec, &p, &x, &t, &round);
+        p[i] = params[i];
+        let fd = (up - down) / (2.0 * h);
+        assert!((fd - grad[i]).abs() <= 1e-7 + 1e-5 * grad[i].abs(), "parameter {i}: {} vs {fd}", grad[i]);
+    }
+}
