@@ -1,8 +1,10 @@
-//! Development aid: compiles the fused SIREN training step without a GPU and writes its PTX, to
-//! read the instruction mix, and prints ptxas's resource use (registers, spills, shared memory).
+//! Development aid: compiles a SIREN training step without a GPU and writes its PTX, to read the
+//! instruction mix, and its CUBIN (for `nvdisasm`), and prints ptxas's resource use (registers,
+//! spills, shared memory).
 //!
-//! `cargo run -p nfield-cuda --example dump_train_ptx -- [WIDTH] [DEPTH] [bf16|fp16] [OUT.ptx]`
-//! (defaults: the seed's SIREN 64×8, fp16, `train.ptx`). Needs NVRTC (see the README).
+//! `cargo run -p nfield-cuda --example dump_train_ptx -- [WIDTH] [DEPTH] [bf16|fp16] [OUT.ptx] [auto|wide]`
+//! (defaults: the seed's SIREN 64×8, fp16, `train.ptx`, the step the engine picks; `wide` forces
+//! the weight-streaming step, mlp_train_wide.cu). Needs NVRTC (see the README).
 use nfield::Precision;
 use nfield::model::{ModelSpec, SirenSpec};
 
@@ -21,14 +23,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(other) => return Err(format!("precision must be bf16 or fp16, got {other}").into()),
     };
     let out = args.get(3).map_or("train.ptx", String::as_str);
+    let wide = match args.get(4).map(String::as_str) {
+        None | Some("auto") => false,
+        Some("wide") => true,
+        Some(other) => return Err(format!("the step must be auto or wide, got {other}").into()),
+    };
 
     nfield_cuda::nvrtc::ensure()?;
     // 227 KiB: the H100's opt-in shared memory per block.
-    let (kernel, shape) = nfield_cuda::kernels::train_step(&ModelSpec::Siren(spec), precision, 232_448)?;
-    println!("{} warps per block, {} bytes of shared memory", shape.warps, shape.smem);
+    let spec = ModelSpec::Siren(spec);
+    let (kernel, shape) = if wide {
+        nfield_cuda::kernels::train_step_wide(&spec, precision, 232_448)?
+    } else {
+        nfield_cuda::kernels::train_step(&spec, precision, 232_448)?
+    };
+    println!(
+        "{}: {} warps per block, {} samples per tile, {} bytes of shared memory",
+        kernel.file.name(),
+        shape.warps,
+        shape.tile,
+        shape.smem
+    );
     // SAFETY: single-threaded; set before the compiler reads it.
     unsafe { std::env::set_var("NFIELD_NVRTC_EXTRA", "-Xptxas -v") };
-    nfield_cuda::nvrtc::compile_cubin("mlp_train", &kernel.file.source(), "sm_90a", &kernel.defines)?;
+    let cubin =
+        nfield_cuda::nvrtc::compile_cubin(kernel.file.name(), &kernel.file.source(), "sm_90a", &kernel.defines)?;
+    // The CUBIN beside the PTX, for `nvdisasm -c` (the SASS: where spills and stalls are).
+    let cubin_path = std::path::Path::new(out).with_extension("cubin");
+    std::fs::write(&cubin_path, cubin)?;
 
     let mut opts = cudarc::nvrtc::CompileOptions { arch: Some("sm_90a"), ..Default::default() };
     opts.options.push("--std=c++17".into());
@@ -36,6 +58,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     opts.options.extend(kernel.defines.iter().map(|(name, value)| format!("-D{name}={value}")));
     let ptx = cudarc::nvrtc::compile_ptx_with_opts(kernel.file.source(), opts)?;
     std::fs::write(out, ptx.to_src())?;
-    println!("wrote {out}");
+    println!("wrote {out} and {}", cubin_path.display());
     Ok(())
 }

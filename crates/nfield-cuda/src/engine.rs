@@ -165,7 +165,7 @@ impl CudaEngine {
         let adam_spec = kernels::Specialization::plain(kernels::KernelFile::Adam);
         let adam = gpu.function(&adam_spec, "adam_step", 0)?;
         let advance = gpu.function(&adam_spec, "step_advance", 0)?;
-        let tiles = (opts.batch as usize).div_ceil(16 * shape.warps as usize) as u32;
+        let tiles = (opts.batch as usize).div_ceil(shape.tile as usize) as u32;
         let grid = tiles.min(gpu.sm_count).max(1);
         let stride = kernels::partial_stride(&model.spec);
         let s = self.stream();

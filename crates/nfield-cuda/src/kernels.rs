@@ -20,6 +20,11 @@ pub enum KernelFile {
     Adam,
     /// `eval.cu`: squared-error reduction.
     Eval,
+    /// `mlp_train_wide.cu`: the training step of models whose weights or register tiles do not
+    /// fit the fused step (widths 128-256, deep models): weights streamed layer by layer.
+    MlpTrainWide,
+    /// `matbench.cu`: the matrix micro-benchmarks (GEMM and GEMV, SIMT and tensor-core).
+    MatBench,
 }
 
 impl KernelFile {
@@ -30,6 +35,8 @@ impl KernelFile {
             KernelFile::MlpTrain => "mlp_train.cu",
             KernelFile::Adam => "adam.cu",
             KernelFile::Eval => "eval.cu",
+            KernelFile::MlpTrainWide => "mlp_train_wide.cu",
+            KernelFile::MatBench => "matbench.cu",
         }
     }
 
@@ -40,8 +47,10 @@ impl KernelFile {
             KernelFile::MlpTrain => include_str!("../kernels/mlp_train.cu"),
             KernelFile::Adam => include_str!("../kernels/adam.cu"),
             KernelFile::Eval => include_str!("../kernels/eval.cu"),
+            KernelFile::MlpTrainWide => include_str!("../kernels/mlp_train_wide.cu"),
+            KernelFile::MatBench => include_str!("../kernels/matbench.cu"),
         };
-        let model_header = matches!(self, KernelFile::MlpInfer | KernelFile::MlpTrain);
+        let model_header = matches!(self, KernelFile::MlpInfer | KernelFile::MlpTrain | KernelFile::MlpTrainWide);
         let mut s = String::with_capacity(COMMON.len() + ENCODING.len() + body.len() + 64);
         s += COMMON;
         if model_header {
@@ -208,11 +217,13 @@ pub fn partial_stride(spec: &ModelSpec) -> usize {
     spec.mlp().param_count().next_multiple_of(4)
 }
 
-/// The training step's layout for a model: warps per block and shared memory in bytes.
+/// The training step's layout for a model: warps per block, samples per tile and shared memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TrainShape {
-    /// Warps per block (16 samples each).
+    /// Warps per block.
     pub warps: u32,
+    /// Samples per tile (a block's unit of work: the grid has at most ⌈batch / tile⌉ blocks).
+    pub tile: u32,
     /// Dynamic shared memory per block.
     pub smem: usize,
 }
@@ -231,12 +242,80 @@ pub fn train_smem(spec: &ModelSpec, warps: u32) -> usize {
     let acc_len = (n_hidden + 1 + 3) * w + 4 + if fourier { 0 } else { 2 * w };
     // Per-warp staging of those sums (mlp_train.cu's STAGE_LEN).
     let stage_len = 4 * w + 4 + if !fourier && n_hidden == 0 { 2 * w } else { 0 };
-    let floats = t * 5 + warps as usize + acc_len + warps as usize * stage_len;
+    // Two sample buffers (this tile's, the next one's) of 5 floats per sample.
+    let floats = 2 * t * 5 + warps as usize + acc_len + warps as usize * stage_len;
     (2 * halves).next_multiple_of(16) + 4 * floats
 }
 
-/// The fused training step's specialisation and layout, or why the model does not fit it.
-pub fn train_step(spec: &ModelSpec, precision: Precision, smem_limit: usize) -> Result<(Specialization, TrainShape)> {
+/// Shared memory of the weight-streaming step (mlp_train_wide.cu) with `warps` warps and tiles
+/// of `tile` samples: one layer's weights, every hidden activation of the tile, the Fourier
+/// encodings, then the fp32 sample buffer, output stage, loss, small parameters and row-group
+/// stage.
+pub fn train_wide_smem(spec: &ModelSpec, warps: u32, tile: u32) -> usize {
+    let mlp = spec.mlp();
+    let w = mlp.layers[0].outputs;
+    let n_hidden = mlp.layers.len() - 2;
+    let in_dim = mlp.input_dim();
+    let fourier = matches!(spec, ModelSpec::Fourier(_));
+    let (t, row_groups) = (tile as usize, tile as usize / 16);
+    let col_groups = warps as usize / row_groups;
+    let wbuf_cols = match (fourier, n_hidden > 0) {
+        (true, true) => w.max(in_dim),
+        (true, false) => in_dim,
+        (false, true) => w,
+        (false, false) => 0,
+    };
+    let halves = w * wbuf_cols + (n_hidden + 1) * t * w + if fourier { t * in_dim } else { 0 };
+    // The output layer and SIREN's layer 0 (SMALL_LEN), then the per-row-group sums (STAGE_LEN).
+    let small_len = if fourier { 3 * w + 4 } else { 6 * w + 4 };
+    let stage_len = if fourier { 4 * w } else { 6 * w };
+    let floats = t * 8 + col_groups * t * 3 + t + small_len + row_groups * stage_len;
+    (2 * halves).next_multiple_of(16) + 4 * floats
+}
+
+/// The weight-streaming step's layouts for a width, best first: (warps, samples per tile), the
+/// tile's 16-row groups × column groups of 16-64 columns filling the warps. At most 8 warps where
+/// the width allows (widths of 11 or 13 × 16 need 11 or 13 column groups), then larger tiles
+/// first (fewer weight refills and partial updates per sample), then more warps.
+fn wide_layouts(width: usize) -> Vec<(u32, u32)> {
+    let mut v = Vec::new();
+    for tile in [128u32, 64, 32, 16] {
+        let row_groups = tile / 16;
+        for col_groups in 1..=16u32 {
+            let cg = col_groups as usize;
+            if width.is_multiple_of(16 * cg) && width / cg <= 64 && row_groups * col_groups <= 16 {
+                v.push((row_groups * col_groups, tile));
+            }
+        }
+    }
+    v.sort_by_key(|&(warps, tile)| (warps > 8, std::cmp::Reverse(tile), std::cmp::Reverse(warps)));
+    v
+}
+
+thread_local! {
+    static FORCE_WIDE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// While alive, [`train_step`] on this thread picks the weight-streaming kernel for every model
+/// that kernel can run (the self-test's comparison of the two kernels on the same model).
+#[derive(Debug)]
+pub struct ForceWide {
+    previous: bool,
+}
+
+/// Routes this thread's training steps through mlp_train_wide.cu until the guard drops.
+pub fn force_wide() -> ForceWide {
+    ForceWide { previous: FORCE_WIDE.with(|f| f.replace(true)) }
+}
+
+impl Drop for ForceWide {
+    fn drop(&mut self) {
+        FORCE_WIDE.with(|f| f.set(self.previous));
+    }
+}
+
+/// Why CUDA cannot train `spec` in `precision` at all (model kind, precision, tensor-core shape).
+fn check_trainable(spec: &ModelSpec, precision: Precision) -> Result<()> {
     match spec {
         ModelSpec::Siren(_) => {}
         ModelSpec::Fourier(f) if !f.train_b => {}
@@ -257,10 +336,20 @@ pub fn train_step(spec: &ModelSpec, precision: Precision, smem_limit: usize) -> 
              {precision:?} is not implemented yet: use --precision bf16|fp16 or --engine cpu"
         )));
     }
-    check_coop(spec, precision)?;
+    check_coop(spec, precision)
+}
+
+/// The fused step (mlp_train.cu: every hidden weight in shared memory, activation derivatives
+/// in registers), or why the model does not fit it.
+pub fn train_step_fused(
+    spec: &ModelSpec,
+    precision: Precision,
+    smem_limit: usize,
+) -> Result<(Specialization, TrainShape)> {
+    check_trainable(spec, precision)?;
     let shape = [8u32, 4, 2, 1]
         .into_iter()
-        .map(|warps| TrainShape { warps, smem: train_smem(spec, warps) })
+        .map(|warps| TrainShape { warps, tile: 16 * warps, smem: train_smem(spec, warps) })
         .find(|s| s.smem <= smem_limit)
         .ok_or_else(|| {
             Error::Unsupported(format!(
@@ -277,6 +366,52 @@ pub fn train_step(spec: &ModelSpec, precision: Precision, smem_limit: usize) -> 
     Ok((Specialization { file: KernelFile::MlpTrain, defines }, shape))
 }
 
+/// The weight-streaming step (mlp_train_wide.cu: one layer's weights in shared memory at a
+/// time), or why the model does not fit it.
+pub fn train_step_wide(
+    spec: &ModelSpec,
+    precision: Precision,
+    smem_limit: usize,
+) -> Result<(Specialization, TrainShape)> {
+    check_trainable(spec, precision)?;
+    let width = spec.mlp().layers[0].outputs;
+    let layouts = wide_layouts(width);
+    let shape = layouts
+        .iter()
+        .map(|&(warps, tile)| TrainShape { warps, tile, smem: train_wide_smem(spec, warps, tile) })
+        .find(|s| s.smem <= smem_limit)
+        .ok_or_else(|| {
+            let least = layouts.iter().map(|&(w, t)| train_wide_smem(spec, w, t)).min().unwrap_or(usize::MAX);
+            Error::Unsupported(format!(
+                "{} needs {} KB of shared memory per block in the weight-streaming CUDA training step \
+                 (one layer's weights and a 16-sample tile's activations; this GPU allows {} KB); \
+                 use fewer or narrower layers, or --engine cpu",
+                spec.describe(),
+                least.div_ceil(1024),
+                smem_limit / 1024
+            ))
+        })?;
+    let mut defines = model_defines(spec);
+    defines.extend(precision_defines(precision));
+    defines.push(d("TRAIN_WARPS", shape.warps));
+    defines.push(d("TILE", shape.tile));
+    Ok((Specialization { file: KernelFile::MlpTrainWide, defines }, shape))
+}
+
+/// The training step's specialisation and layout, or why CUDA cannot train the model: the fused
+/// step for widths ≤ 64 where it fits, else the weight-streaming step (any width 16-256 divisible
+/// by 16, any depth, within the shared memory of `smem_limit`).
+pub fn train_step(spec: &ModelSpec, precision: Precision, smem_limit: usize) -> Result<(Specialization, TrainShape)> {
+    check_trainable(spec, precision)?;
+    let forced = FORCE_WIDE.with(|f| f.get()) || std::env::var("NFIELD_CUDA_STEP").is_ok_and(|v| v == "wide");
+    if spec.mlp().layers[0].outputs <= 64 && !forced {
+        if let Ok(fused) = train_step_fused(spec, precision, smem_limit) {
+            return Ok(fused);
+        }
+    }
+    train_step_wide(spec, precision, smem_limit)
+}
+
 /// The models the GPU tests and benchmarks use (the conformance suite's small models, the
 /// seed's, and the benchmark widths).
 pub fn test_models() -> Vec<ModelSpec> {
@@ -289,6 +424,8 @@ pub fn test_models() -> Vec<ModelSpec> {
         siren(32, 8),
         siren(128, 8),
         siren(256, 8),
+        // Deep and narrow: its weights alone (196 KB in 16 bits) overflow the fused step.
+        siren(64, 24),
         ModelSpec::Siren(SirenSpec { width: 32, hidden_layers: 3, omega0: 12.0, omega_hidden: 2.0 }),
         ModelSpec::Fourier(FourierSpec::default()),
         ModelSpec::Fourier(FourierSpec { frequencies: 16, sigma: 2.0, width: 32, hidden_layers: 3, train_b: false }),
@@ -305,8 +442,8 @@ pub fn test_models() -> Vec<ModelSpec> {
 }
 
 /// Every specialisation the tests and benchmarks compile (CI builds each one for sm_80 and
-/// sm_90a): per-pixel and cooperative inference, the fused step where the model fits it, Adam,
-/// the evaluation reduction.
+/// sm_90a): per-pixel and cooperative inference, the fused and the weight-streaming training
+/// steps where the model fits them, Adam, the evaluation reduction.
 pub fn test_specializations() -> Vec<Specialization> {
     let mut v = vec![Specialization::plain(KernelFile::Adam), Specialization::plain(KernelFile::Eval)];
     for spec in test_models() {
@@ -319,8 +456,13 @@ pub fn test_specializations() -> Vec<Specialization> {
             if let Ok((k, _)) = train_step(&spec, p, 227 * 1024) {
                 v.push(k);
             }
+            // The weight-streaming step too where the fused one serves (the self-test compares them).
+            if let Ok((k, _)) = train_step_wide(&spec, p, 227 * 1024) {
+                v.push(k);
+            }
         }
     }
+    v.extend(crate::matbench::test_specializations());
     v.sort_by(|a, b| format!("{:?}", a).cmp(&format!("{:?}", b)));
     v.dedup();
     v
@@ -337,6 +479,50 @@ mod tests {
         let (_, shape) = train_step(&spec, Precision::Bf16, 227 * 1024).expect("fits");
         assert_eq!(shape.warps, 8);
         assert!(shape.smem <= 227 * 1024, "{}", shape.smem);
+    }
+
+    #[test]
+    fn wide_models_take_the_weight_streaming_step() {
+        let siren = |width, hidden_layers| ModelSpec::Siren(SirenSpec { width, hidden_layers, ..Default::default() });
+        for (spec, warps, tile) in [(siren(128, 8), 8, 64), (siren(256, 8), 8, 16), (siren(64, 24), 8, 64)] {
+            let (k, shape) = train_step(&spec, Precision::Bf16, 227 * 1024).expect("fits");
+            assert_eq!(k.file, KernelFile::MlpTrainWide, "{}", spec.describe());
+            assert_eq!((shape.warps, shape.tile), (warps, tile), "{}", spec.describe());
+            assert!(shape.smem <= 227 * 1024, "{}", shape.smem);
+            assert!(k.defines.contains(&d("TILE", tile)));
+        }
+        // The A100's 163 KB: SIREN-256×8 does not fit, and says so.
+        let err = train_step(&siren(256, 8), Precision::Bf16, 163 * 1024).expect_err("too big");
+        assert!(err.to_string().contains("weight-streaming"), "{err}");
+    }
+
+    #[test]
+    fn narrow_models_keep_the_fused_step_unless_forced() {
+        let spec = ModelSpec::Siren(SirenSpec { width: 32, hidden_layers: 3, ..Default::default() });
+        let (k, shape) = train_step(&spec, Precision::Fp16, 227 * 1024).expect("fits");
+        assert_eq!(k.file, KernelFile::MlpTrain);
+        assert_eq!(shape.tile, 16 * shape.warps);
+        {
+            let _wide = force_wide();
+            let (k, shape) = train_step(&spec, Precision::Fp16, 227 * 1024).expect("fits");
+            assert_eq!(k.file, KernelFile::MlpTrainWide);
+            assert_eq!((shape.warps, shape.tile), (8, 128));
+        }
+        assert_eq!(train_step(&spec, Precision::Fp16, 227 * 1024).expect("fits").0.file, KernelFile::MlpTrain);
+    }
+
+    #[test]
+    fn wide_layouts_fill_the_warps_with_column_groups_of_at_most_64() {
+        for width in (16..=256).step_by(16) {
+            let layouts = wide_layouts(width);
+            assert!(layouts.iter().any(|&(_, tile)| tile == 16), "width {width}: {layouts:?}");
+            for (warps, tile) in layouts {
+                let col_groups = (warps / (tile / 16)) as usize;
+                assert_eq!(col_groups * (tile / 16) as usize, warps as usize);
+                assert!(warps <= 16);
+                assert!(width % (16 * col_groups) == 0 && width / col_groups <= 64, "{width} {warps} {tile}");
+            }
+        }
     }
 
     #[test]
