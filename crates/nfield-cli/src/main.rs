@@ -29,6 +29,8 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Run the GPU engine's test suite on this machine's GPU.
     Selftest(commands::selftest::SelftestArgs),
+    /// Matrix micro-benchmarks on CUDA: GEMM and GEMV, SIMT against tensor cores, checked against the CPU.
+    Matbench(commands::matbench::MatbenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => commands::eval::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Selftest(a) => commands::selftest::run(a),
+        Command::Matbench(a) => commands::matbench::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

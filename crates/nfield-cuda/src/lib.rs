@@ -17,6 +17,7 @@
 mod engine;
 mod error;
 pub mod kernels;
+pub mod matbench;
 pub mod nvrtc;
 pub mod runtime;
 pub mod selftest;

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bench_cuda;
 pub mod eval;
 pub mod info;
+pub mod matbench;
 pub mod render;
 pub mod selftest;
 pub mod train;
