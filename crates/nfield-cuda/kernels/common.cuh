@@ -161,6 +161,23 @@ DEV void ldmatrix_x4_trans(u32* r, const void* smem_row) {
                  : "r"(addr));
 }
 
+// Asynchronous 4-byte global → shared copies (sm_80+): issue, close the group, wait for all.
+DEV void cp_async4(void* smem_dst, const void* global_src) {
+    const u32 dst = (u32)__cvta_generic_to_shared(smem_dst);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(dst), "l"(global_src) : "memory");
+}
+DEV void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+DEV void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;" ::: "memory"); }
+
+// Traps (a launch error, not silent corruption) when the host gave a block less dynamic shared
+// memory than the kernel's layout ends at: the Rust side computes the size from its own copy of
+// the layout.
+DEV void check_smem_layout(const void* layout_end, const void* smem_base) {
+    u32 size;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(size));
+    if ((size_t)((const char*)layout_end - (const char*)smem_base) > size) __trap();
+}
+
 // Block-wide sum of a double (all threads get the result); `scratch` holds 32 doubles.
 DEV double block_sum(double v, double* scratch) {
 #pragma unroll

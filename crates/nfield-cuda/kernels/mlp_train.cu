@@ -2,7 +2,7 @@
 //
 //   mlp_train_step   a persistent grid; each block takes tiles of T = 16·TRAIN_WARPS samples:
 //     A. sampling: Philox pixel indices (nfield::rng), positions from the target's column/row
-//        tables, colours;
+//        tables, colours, fetched with cp.async one tile ahead (double-buffered);
 //     B. forward, one warp per 16 samples: layer 0 in fp32 (SIREN) or on the tensor cores
 //        (Fourier features computed straight into A fragments), hidden layers on the tensor
 //        cores with the accumulator fragments reused as the next layer's A fragments; each
@@ -55,7 +55,7 @@ struct Smem {
     u16* w0;    // [WIDTH][IN_DIM] layer-0 weights (Fourier)
     u16* act;   // [N_ACT][T][WIDTH] activations (mma type); in the backward, δ_m over act_m
     u16* enc;   // [T][IN_DIM] encodings (Fourier)
-    float* sample;  // [T][5] x, y, r, g, b
+    float* sample;  // [2][T][5] x, y, r, g, b: this tile's and the next one's
     float* loss;    // [TRAIN_WARPS]
     float* acc;     // [ACC_LEN] gradient sums over the block's tiles
     float* stage;   // [TRAIN_WARPS][STAGE_LEN] this tile's per-warp sums, before the fixed-order reduction
@@ -166,6 +166,26 @@ DEV void flush_tile(float* dst, int ld, int m0, int n0, const float (*acc)[4], i
     }
 }
 
+// Issues this lane's sample of `tile` (lanes 0-15 of each warp, one sample each) into `dst`
+// with cp.async, then closes the group; padding past the batch is written directly.
+DEV void fetch_sample(float* dst, const TrainTarget& target, u64 seed, u64 step, u32 tile, u32 batch, int s) {
+    const u32 index = tile * T_SAMPLES + s;
+    if (index < batch) {
+        u32 k = train_pixel(seed, step, index, target.n_pixels);
+        if (target.subset) k = target.subset[k];
+        const float* c = target.colors + 3 * (size_t)k;
+        cp_async4(dst, target.xs + k % target.width);
+        cp_async4(dst + 1, target.ys + k / target.width);
+        cp_async4(dst + 2, c);
+        cp_async4(dst + 3, c + 1);
+        cp_async4(dst + 4, c + 2);
+    } else {
+        dst[0] = dst[1] = 0.0f;
+        dst[2] = -1.0f;  // marks padding: no loss, no gradient
+    }
+    cp_async_commit();
+}
+
 extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
     mlp_train_step(const float* __restrict__ params, TrainTarget target, const u64* __restrict__ step_counter,
                    u64 seed, u32 batch, float* __restrict__ partials, float* __restrict__ loss_partials) {
@@ -178,15 +198,32 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
         sm.act = p; p += N_ACT * T_SAMPLES * WIDTH;
         sm.enc = p; p += (MODEL == 1 ? T_SAMPLES * IN_DIM : 0);
         float* f = (float*)(((size_t)p + 15) & ~(size_t)15);
-        sm.sample = f; f += T_SAMPLES * 5;
+        sm.sample = f; f += 2 * T_SAMPLES * 5;
         sm.loss = f; f += TRAIN_WARPS;
         sm.acc = f; f += ACC_LEN;
         sm.stage = f;
+        check_smem_layout(sm.stage + TRAIN_WARPS * STAGE_LEN, smem_raw);
     }
     for (int i = threadIdx.x; i < ACC_LEN; i += blockDim.x) sm.acc[i] = 0.0f;
-    for (int i = threadIdx.x; i < N_HIDDEN * WIDTH * WIDTH; i += blockDim.x) {
-        const int k = i / (WIDTH * WIDTH), r = (i / WIDTH) % WIDTH, c = i % WIDTH;
-        sm.w[k * WIDTH * WIDTH + swz(r, c, WIDTH)] = TO_HALF(params[HID_W(k) + r * WIDTH + c]);
+    {
+        // Hidden weights to 16-bit, four at a time, four loads in flight per thread (every
+        // layer's offset is a multiple of 4 floats: WIDTH is a multiple of 16).
+        constexpr int QUADS = WIDTH * WIDTH / 4, TOTAL = N_HIDDEN * QUADS, STEP = 32 * TRAIN_WARPS;
+        for (int i0 = threadIdx.x; i0 < TOTAL; i0 += 4 * STEP) {
+            float4 q[4];
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+                const int i = i0 + u * STEP;
+                if (i < TOTAL) q[u] = *(const float4*)(params + HID_W(i / QUADS) + 4 * (i % QUADS));
+            }
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+                const int i = i0 + u * STEP;
+                if (i >= TOTAL) continue;
+                const int k = i / QUADS, e = 4 * (i % QUADS), r = e / WIDTH, c = e % WIDTH;
+                *(uint2*)(sm.w + k * WIDTH * WIDTH + swz(r, c, WIDTH)) = make_uint2(PACK2(q[u].x, q[u].y), PACK2(q[u].z, q[u].w));
+            }
+        }
     }
 #if MODEL == 1
     for (int i = threadIdx.x; i < WIDTH * IN_DIM; i += blockDim.x) {
@@ -199,31 +236,26 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
     float* const stage = sm.stage + warp * STAGE_LEN;
     float block_loss = 0.0f;
     float* partial = partials + (size_t)blockIdx.x * PARTIAL_STRIDE;
+    if (lane < 16) {
+        const int s = 16 * warp + lane;
+        fetch_sample(sm.sample + 5 * s, target, seed, step, blockIdx.x, batch, s);
+    }
     __syncthreads();
 
     for (u32 tile = blockIdx.x; tile * T_SAMPLES < batch; tile += gridDim.x) {
         const bool first = tile == blockIdx.x;
-        // ---- A. sampling (lanes 0-15 of each warp, one sample each)
+        // ---- A. sampling: this tile's samples arrived (cp.async, issued one tile ago); the next
+        // tile's go into the other buffer, which the previous tile finished reading.
+        float* const samples = sm.sample + ((tile / gridDim.x) & 1) * (5 * T_SAMPLES);
+        cp_async_wait_all();
+        __syncwarp();
         if (lane < 16) {
             const int s = 16 * warp + lane;
-            const u32 index = tile * T_SAMPLES + s;
-            float* smp = sm.sample + 5 * s;
-            if (index < batch) {
-                u32 k = train_pixel(seed, step, index, target.n_pixels);
-                if (target.subset) k = target.subset[k];
-                smp[0] = target.xs[k % target.width];
-                smp[1] = target.ys[k / target.width];
-                smp[2] = target.colors[3 * (size_t)k];
-                smp[3] = target.colors[3 * (size_t)k + 1];
-                smp[4] = target.colors[3 * (size_t)k + 2];
-            } else {
-                smp[0] = smp[1] = 0.0f;
-                smp[2] = -1.0f;  // marks padding: no loss, no gradient
-            }
+            float* next = sm.sample + (((tile / gridDim.x) + 1) & 1) * (5 * T_SAMPLES) + 5 * s;
+            fetch_sample(next, target, seed, step, tile + gridDim.x, batch, s);
         }
-        __syncwarp();
-        const float x0 = sm.sample[5 * r0], y0 = sm.sample[5 * r0 + 1];
-        const float x1 = sm.sample[5 * r1], y1 = sm.sample[5 * r1 + 1];
+        const float x0 = samples[5 * r0], y0 = samples[5 * r0 + 1];
+        const float x1 = samples[5 * r1], y1 = samples[5 * r1 + 1];
 
         // ---- B. forward. SIREN's activation derivatives ω·cos(ω z) stay in registers (fp16
         // pairs, der[layer][n-tile][row]) until the backward needs them.
@@ -338,7 +370,7 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
                 s1 += __shfl_xor_sync(0xffffffffu, s1, 2);
 #pragma unroll
                 for (int h = 0; h < 2; ++h) {
-                    const float* smp = sm.sample + 5 * (h ? r1 : r0);
+                    const float* smp = samples + 5 * (h ? r1 : r0);
                     const bool valid = smp[2] >= 0.0f;
                     const float z = (h ? s1 : s0) + params[OUT_B + c];
 #if OUT_LINEAR

@@ -82,7 +82,9 @@ impl Gpu {
     /// The compiled module of a specialisation (memory cache, then disk cache, then NVRTC).
     pub fn module(&self, spec: &Specialization) -> Result<Arc<CudaModule>> {
         let compiler = nvrtc::version()?;
-        let key = spec.key(&self.arch, compiler);
+        // Extra NVRTC options (NFIELD_NVRTC_EXTRA, e.g. -lineinfo) change the CUBIN: part of the key.
+        let target = format!("{} {}", self.arch, std::env::var("NFIELD_NVRTC_EXTRA").unwrap_or_default());
+        let key = spec.key(target.trim_end(), compiler);
         if let Some(m) = self.modules.lock().map_err(|_| Error::Unsupported("kernel cache poisoned".into()))?.get(&key)
         {
             return Ok(m.clone());

@@ -56,6 +56,10 @@ pub struct BenchArgs {
     /// CUDA: fewer timed steps.
     #[arg(long)]
     pub quick: bool,
+    /// CUDA: run only the cases whose name contains one of these (comma-separated), e.g.
+    /// `train/siren-64x8,infer` [all].
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
 }
 
 fn case_spec(name: &str) -> Result<(ModelSpec, f32)> {
@@ -157,7 +161,7 @@ pub fn run(args: BenchArgs) -> Result<u8> {
         records.push(r);
     };
     if let crate::engines::AnyEngine::Cuda(e) = &mut engine {
-        super::bench_cuda::run(e, &image, args.quick, &mut emit);
+        super::bench_cuda::run(e, &image, args.quick, &args.only, &mut emit);
         if let Some(peers) = &args.peers {
             super::bench_cuda::run_peer(peers, &image_path, &args.python, &mut emit);
         }

@@ -12,6 +12,9 @@ use std::sync::Arc;
 /// Without a CUDA device it prints `skipped: no CUDA device` and exits 0.
 #[derive(Args, Debug)]
 pub struct SelftestArgs {
+    /// The engine whose suite runs (the CPU engine's tests run under `cargo test`).
+    #[arg(long, default_value = "cuda", value_parser = ["cuda"])]
+    pub engine: String,
     /// The seed's data folder (adds SIREN-64×8 on target.jpeg against the CPU engine)
     /// [$NFIELD_SEED_DATA].
     #[arg(long, value_name = "DIR")]
