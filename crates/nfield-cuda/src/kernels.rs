@@ -347,8 +347,11 @@ pub fn train_step_fused(
     smem_limit: usize,
 ) -> Result<(Specialization, TrainShape)> {
     check_trainable(spec, precision)?;
+    // NFIELD_TRAIN_WARPS caps the warps per block (measuring the layout against the batch).
+    let cap = std::env::var("NFIELD_TRAIN_WARPS").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(8);
     let shape = [8u32, 4, 2, 1]
         .into_iter()
+        .filter(|&warps| warps <= cap)
         .map(|warps| TrainShape { warps, tile: 16 * warps, smem: train_smem(spec, warps) })
         .find(|s| s.smem <= smem_limit)
         .ok_or_else(|| {
@@ -376,8 +379,11 @@ pub fn train_step_wide(
     check_trainable(spec, precision)?;
     let width = spec.mlp().layers[0].outputs;
     let layouts = wide_layouts(width);
+    // NFIELD_TRAIN_TILE caps the samples per tile (measuring the layout against the batch).
+    let cap = std::env::var("NFIELD_TRAIN_TILE").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(u32::MAX);
     let shape = layouts
         .iter()
+        .filter(|&&(_, tile)| tile <= cap)
         .map(|&(warps, tile)| TrainShape { warps, tile, smem: train_wide_smem(spec, warps, tile) })
         .find(|s| s.smem <= smem_limit)
         .ok_or_else(|| {
