@@ -2,16 +2,18 @@
 //! instruction mix, and its CUBIN (for `nvdisasm`), and prints ptxas's resource use (registers,
 //! spills, shared memory).
 //!
-//! `cargo run -p nfield-cuda --example dump_train_ptx -- [WIDTH] [DEPTH] [bf16|fp16] [OUT.ptx] [auto|wide]`
+//! `cargo run -p nfield-cuda --example dump_train_ptx -- [WIDTH] [DEPTH] [bf16|fp16|fp32] [OUT.ptx] [auto|wide]`
 //! (defaults: the seed's SIREN 64×8, fp16, `train.ptx`, the step the engine picks; `wide` forces
-//! the weight-streaming step, mlp_train_wide.cu). Needs NVRTC (see the README).
+//! the weight-streaming step, mlp_train_wide.cu; fp32 takes mlp_train_fp32.cu). A width of
+//! `fourier` takes the default Fourier MLP instead. Needs NVRTC (see the README).
 use nfield::Precision;
-use nfield::model::{ModelSpec, SirenSpec};
+use nfield::model::{FourierSpec, ModelSpec, SirenSpec};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut spec = SirenSpec::default();
-    if let Some(w) = args.first() {
+    let fourier = args.first().is_some_and(|w| w == "fourier");
+    if let Some(w) = args.first().filter(|_| !fourier) {
         spec.width = w.parse()?;
     }
     if let Some(d) = args.get(1) {
@@ -20,7 +22,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let precision = match args.get(2).map(String::as_str) {
         None | Some("fp16") => Precision::Fp16,
         Some("bf16") => Precision::Bf16,
-        Some(other) => return Err(format!("precision must be bf16 or fp16, got {other}").into()),
+        Some("fp32") => Precision::Fp32,
+        Some(other) => return Err(format!("precision must be bf16, fp16 or fp32, got {other}").into()),
     };
     let out = args.get(3).map_or("train.ptx", String::as_str);
     let wide = match args.get(4).map(String::as_str) {
@@ -31,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     nfield_cuda::nvrtc::ensure()?;
     // 227 KiB: the H100's opt-in shared memory per block.
-    let spec = ModelSpec::Siren(spec);
+    let spec = if fourier { ModelSpec::Fourier(FourierSpec::default()) } else { ModelSpec::Siren(spec) };
     let (kernel, shape) = if wide {
         nfield_cuda::kernels::train_step_wide(&spec, precision, 232_448)?
     } else {

@@ -114,7 +114,8 @@ struct Loaded {
 }
 
 /// The CUDA engine. Training runs in `precision` (bf16 or fp16 on the tensor cores with fp32
-/// accumulation and fp32 master weights); inference takes its precision from each call.
+/// accumulation and fp32 master weights, or fp32 everywhere on the SIMT cores); inference takes
+/// its precision from each call.
 pub struct CudaEngine {
     gpu: Arc<Gpu>,
     precision: Precision,

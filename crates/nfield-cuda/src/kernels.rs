@@ -6,6 +6,9 @@ use crate::{Error, Result};
 use nfield::Precision;
 use nfield::model::{ModelSpec, OutputActivation};
 
+mod fp32;
+pub use fp32::{train_fp32_smem, train_step_fp32};
+
 const COMMON: &str = include_str!("../kernels/common.cuh");
 const ENCODING: &str = include_str!("../kernels/encoding.cuh");
 
@@ -25,6 +28,9 @@ pub enum KernelFile {
     MlpTrainWide,
     /// `matbench.cu`: the matrix micro-benchmarks (GEMM and GEMV, SIMT and tensor-core).
     MatBench,
+    /// `mlp_train_fp32.cu`: the fp32 training step (SIMT FFMA, fp32 everywhere), weights
+    /// streamed in chunks of rows.
+    MlpTrainFp32,
 }
 
 impl KernelFile {
@@ -37,6 +43,7 @@ impl KernelFile {
             KernelFile::Eval => "eval.cu",
             KernelFile::MlpTrainWide => "mlp_train_wide.cu",
             KernelFile::MatBench => "matbench.cu",
+            KernelFile::MlpTrainFp32 => "mlp_train_fp32.cu",
         }
     }
 
@@ -49,8 +56,12 @@ impl KernelFile {
             KernelFile::Eval => include_str!("../kernels/eval.cu"),
             KernelFile::MlpTrainWide => include_str!("../kernels/mlp_train_wide.cu"),
             KernelFile::MatBench => include_str!("../kernels/matbench.cu"),
+            KernelFile::MlpTrainFp32 => include_str!("../kernels/mlp_train_fp32.cu"),
         };
-        let model_header = matches!(self, KernelFile::MlpInfer | KernelFile::MlpTrain | KernelFile::MlpTrainWide);
+        let model_header = matches!(
+            self,
+            KernelFile::MlpInfer | KernelFile::MlpTrain | KernelFile::MlpTrainWide | KernelFile::MlpTrainFp32
+        );
         let mut s = String::with_capacity(COMMON.len() + ENCODING.len() + body.len() + 64);
         s += COMMON;
         if model_header {
@@ -330,13 +341,27 @@ fn check_trainable(spec: &ModelSpec, precision: Precision) -> Result<()> {
             ));
         }
     }
+    match precision {
+        Precision::Tf32 => Err(Error::Unsupported(
+            "tf32 training is not implemented on CUDA; use --precision fp32 (SIMT, fp32 everywhere), \
+             bf16 or fp16 (tensor cores), or --engine cpu"
+                .into(),
+        )),
+        Precision::Fp32 => fp32::check_fp32(spec),
+        Precision::Bf16 | Precision::Fp16 => check_coop(spec, precision),
+    }
+}
+
+/// Why the tensor-core steps (fused, weight-streaming) cannot train `spec` in `precision`.
+fn check_tensor_core_training(spec: &ModelSpec, precision: Precision) -> Result<()> {
+    check_trainable(spec, precision)?;
     if !is_half(precision) {
         return Err(Error::Unsupported(format!(
-            "CUDA training runs on the tensor cores in bf16 or fp16 (fp32 accumulation, fp32 master weights); \
-             {precision:?} is not implemented yet: use --precision bf16|fp16 or --engine cpu"
+            "the fused and weight-streaming CUDA training steps run on the tensor cores in bf16 or fp16, \
+             not {precision:?} (fp32 takes mlp_train_fp32.cu)"
         )));
     }
-    check_coop(spec, precision)
+    Ok(())
 }
 
 /// The fused step (mlp_train.cu: every hidden weight in shared memory, activation derivatives
@@ -346,7 +371,7 @@ pub fn train_step_fused(
     precision: Precision,
     smem_limit: usize,
 ) -> Result<(Specialization, TrainShape)> {
-    check_trainable(spec, precision)?;
+    check_tensor_core_training(spec, precision)?;
     // NFIELD_TRAIN_WARPS caps the warps per block (measuring the layout against the batch).
     let cap = std::env::var("NFIELD_TRAIN_WARPS").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(8);
     let shape = [8u32, 4, 2, 1]
@@ -376,7 +401,7 @@ pub fn train_step_wide(
     precision: Precision,
     smem_limit: usize,
 ) -> Result<(Specialization, TrainShape)> {
-    check_trainable(spec, precision)?;
+    check_tensor_core_training(spec, precision)?;
     let width = spec.mlp().layers[0].outputs;
     let layouts = wide_layouts(width);
     // NFIELD_TRAIN_TILE caps the samples per tile (measuring the layout against the batch).
@@ -404,11 +429,15 @@ pub fn train_step_wide(
     Ok((Specialization { file: KernelFile::MlpTrainWide, defines }, shape))
 }
 
-/// The training step's specialisation and layout, or why CUDA cannot train the model: the fused
-/// step for widths ≤ 64 where it fits, else the weight-streaming step (any width 16-256 divisible
-/// by 16, any depth, within the shared memory of `smem_limit`).
+/// The training step's specialisation and layout, or why CUDA cannot train the model: in fp32
+/// the SIMT step; in bf16/fp16 the fused step for widths ≤ 64 where it fits, else the
+/// weight-streaming step (any width 16-256 divisible by 16, any depth, within the shared memory
+/// of `smem_limit`).
 pub fn train_step(spec: &ModelSpec, precision: Precision, smem_limit: usize) -> Result<(Specialization, TrainShape)> {
     check_trainable(spec, precision)?;
+    if precision == Precision::Fp32 {
+        return train_step_fp32(spec, smem_limit);
+    }
     let forced = FORCE_WIDE.with(|f| f.get()) || std::env::var("NFIELD_CUDA_STEP").is_ok_and(|v| v == "wide");
     if spec.mlp().layers[0].outputs <= 64 && !forced {
         if let Ok(fused) = train_step_fused(spec, precision, smem_limit) {
@@ -448,8 +477,8 @@ pub fn test_models() -> Vec<ModelSpec> {
 }
 
 /// Every specialisation the tests and benchmarks compile (CI builds each one for sm_80 and
-/// sm_90a): per-pixel and cooperative inference, the fused and the weight-streaming training
-/// steps where the model fits them, Adam, the evaluation reduction.
+/// sm_90a): per-pixel and cooperative inference, the fused, weight-streaming and fp32 training
+/// steps where the model fits them (H100 and A100 shared memory), Adam, the evaluation reduction.
 pub fn test_specializations() -> Vec<Specialization> {
     let mut v = vec![Specialization::plain(KernelFile::Adam), Specialization::plain(KernelFile::Eval)];
     for spec in test_models() {
@@ -464,6 +493,11 @@ pub fn test_specializations() -> Vec<Specialization> {
             }
             // The weight-streaming step too where the fused one serves (the self-test compares them).
             if let Ok((k, _)) = train_step_wide(&spec, p, 227 * 1024) {
+                v.push(k);
+            }
+        }
+        for smem in [227 * 1024, 163 * 1024] {
+            if let Ok((k, _)) = train_step_fp32(&spec, smem) {
                 v.push(k);
             }
         }

@@ -1,7 +1,8 @@
 //! The GPU test suite, in the library so that one release binary (`nfield selftest`) carries it
 //! to a GPU machine: every kernel against the f64 oracle with DESIGN.md's tolerances, both
 //! training steps (fused, weight-streaming) against the oracle's composition of primitives and
-//! against each other, and training against the CPU engine.
+//! against each other, the fp32 step against the exact oracle, and training against the CPU
+//! engine in every precision CUDA trains.
 
 use crate::kernels::{self, test_models};
 use crate::{CudaEngine, Gpu};
@@ -181,6 +182,51 @@ fn fused_gradient_matches_oracle(gpu: &Arc<Gpu>, precision: Precision) -> Result
     ))
 }
 
+/// Whether the CUDA engine trains `spec` in fp32 (mlp_train_fp32.cu) within `smem` bytes.
+pub fn trains_fp32(spec: &ModelSpec, smem: usize) -> bool {
+    crate::trains_on_cuda(spec) && kernels::train_step(spec, Precision::Fp32, smem).is_ok()
+}
+
+/// The fp32 step's gradient (mlp_train_fp32.cu) against the exact f64 oracle on the same
+/// pixels: relative L2 error ≤ 1e-4 (DESIGN.md's f32 gradient tolerance,
+/// Tolerance::F32_GRADIENT's relative bound). The small models take 20 000 samples, so that
+/// every block runs several tiles (the partials' "first tile stores, later tiles add" path); the
+/// larger ones 700.
+fn fp32_gradient_matches_oracle(gpu: &Arc<Gpu>) -> Result<String, String> {
+    let image = test_image(40, 30);
+    let bound = Tolerance::F32_GRADIENT.rel;
+    let mut worst = (0.0f64, String::new());
+    let mut count = 0;
+    for (i, spec) in test_models().into_iter().enumerate() {
+        if !trains_fp32(&spec, gpu.smem_optin) {
+            continue;
+        }
+        let model = test_model(spec.clone(), 650 + i as u64);
+        let batch = if spec.mlp().param_count() < 20_000 { 20_000u32 } else { 700 };
+        let got = step_gradient(gpu, Precision::Fp32, &model, &image, batch)?;
+        let c = model.coords;
+        let (mut x, mut t) = (Vec::new(), Vec::new());
+        for s in 0..batch {
+            let k = rng::train_pixel(11, 0, s, image.pixel_count() as u32);
+            x.extend_from_slice(&c.pixel(k % image.width, k / image.width, image.width, image.height));
+            t.extend(image.pixel(k as usize).iter().map(|&v| v as f64));
+        }
+        let (_, want) = reference::loss_and_grad(&spec, &reference::params_f64(&model), &x, &t);
+        let r = rel_l2(&got, &want[..got.len()]);
+        if r > worst.0 {
+            worst = (r, spec.describe());
+        }
+        if !r.is_finite() || r > bound {
+            return Err(format!(
+                "{} (batch {batch}): gradient relative L2 error {r:.3e} > {bound:.0e}",
+                spec.describe()
+            ));
+        }
+        count += 1;
+    }
+    Ok(format!("{count} models, worst relative L2 error {:.2e} ({})", worst.0, worst.1))
+}
+
 /// The summed, scaled gradient of one step of `model` on `image` (the kernel train_step picks).
 fn step_gradient(
     gpu: &Arc<Gpu>,
@@ -247,7 +293,8 @@ fn wide_gradient_matches_fused(gpu: &Arc<Gpu>, precision: Precision) -> Result<S
 
 /// Training through the weight-streaming step ends within 0.3 dB of the CPU engine (same seed,
 /// batch, steps, Adam) and improves the PSNR: a small SIREN and the Fourier MLP forced through it,
-/// and SIREN-128×8, which takes it anyway.
+/// and SIREN-128×8, which takes it anyway. In fp32 the same models take mlp_train_fp32.cu
+/// whatever is forced (fp32 has one step).
 fn wide_training_matches_cpu(gpu: &Arc<Gpu>, precision: Precision) -> Result<String, String> {
     let _wide = kernels::force_wide();
     let image = test_image(48, 40);
@@ -335,6 +382,10 @@ pub fn run(gpu: Arc<Gpu>, seed_data: Option<&Path>) -> Vec<Check> {
         ));
     }
     checks.push(check(
+        "Fp32 training gradient vs the exact f64 oracle (mlp_train_fp32.cu; relative L2 ≤ 1e-4)",
+        fp32_gradient_matches_oracle(&gpu),
+    ));
+    checks.push(check(
         "evaluate() vs the oracle's MSE (cooperative bf16 where it applies; within 5 %)",
         testing::check_evaluate_and_model(&mut make(Precision::Bf16), 0.05).map(|()| "ok".into()),
     ));
@@ -350,6 +401,16 @@ pub fn run(gpu: Arc<Gpu>, seed_data: Option<&Path>) -> Vec<Check> {
             wide_training_matches_cpu(&gpu, p),
         ));
     }
+    let trains_fp32_here: fn(&ModelSpec) -> bool = |s| trains_fp32(s, 160 * 1024);
+    checks.push(check(
+        "Fp32 training ends within 0.3 dB of the CPU engine (test models, 60 steps)",
+        testing::check_training_matches_cpu(&mut make(Precision::Fp32), 60, 0.3, trains_fp32_here)
+            .map(|()| "ok".into()),
+    ));
+    checks.push(check(
+        "Fp32 training (SIREN-32×3, SIREN-128×8, Fourier) ends within 0.3 dB of the CPU engine",
+        wide_training_matches_cpu(&gpu, Precision::Fp32),
+    ));
     checks.push(check(
         "resuming from model() + optimizer_state() is exact",
         testing::check_resume_is_exact(|| make(Precision::Bf16)).map(|()| "bit-identical".into()),
@@ -358,7 +419,7 @@ pub fn run(gpu: Arc<Gpu>, seed_data: Option<&Path>) -> Vec<Check> {
     match seed_data.map(|d| d.join("target.jpeg")) {
         Some(path) if path.is_file() => match Image::load(&path, None) {
             Ok(image) => {
-                for p in [Precision::Bf16, Precision::Fp16] {
+                for p in [Precision::Bf16, Precision::Fp16, Precision::Fp32] {
                     checks.push(check(
                         format!("SIREN-64×8 {p:?} on target.jpeg within 0.3 dB of the CPU engine"),
                         seed_image_training_matches_cpu(&gpu, p, &image),

@@ -14,16 +14,23 @@ use std::time::Instant;
 /// Measured H100 ceilings (DESIGN.md): mma.sync bf16 → fp32 and the special-function unit.
 const MMA_FLOPS: f64 = 640e12;
 const MUFU_OPS: f64 = 4.13e12;
+/// The H100's fp32 FMA ceiling as DESIGN.md measured it: the bound of fp32 training, whose
+/// sin/cos are FMA polynomials too.
+const FFMA_FLOPS: f64 = 59e12;
 
 fn siren(width: usize) -> ModelSpec {
     ModelSpec::Siren(SirenSpec { width, hidden_layers: 8, ..Default::default() })
 }
 
 /// The binding ceiling of SIREN training in samples/s and its name: matrix work (forward,
-/// input deltas, weight gradients) on `mma.sync`, or sin + cos on the special-function unit.
-fn training_ceiling(spec: &ModelSpec) -> (f64, &'static str) {
+/// input deltas, weight gradients) on `mma.sync`, or sin + cos on the special-function unit; in
+/// fp32, the matrix work on FFMA.
+fn training_ceiling(spec: &ModelSpec, precision: Precision) -> (f64, &'static str) {
     let mlp = spec.mlp();
     let flops = 6.0 * mlp.macs_per_sample() as f64;
+    if precision == Precision::Fp32 {
+        return (FFMA_FLOPS / flops, "FFMA fp32");
+    }
     let sines = 2.0 * mlp.layers.iter().take(mlp.layers.len() - 1).map(|l| l.outputs).sum::<usize>() as f64;
     let (mma, mufu) = (MMA_FLOPS / flops, MUFU_OPS / sines);
     if mma < mufu { (mma, "mma.sync bf16") } else { (mufu, "MUFU sin/cos") }
@@ -48,7 +55,7 @@ fn train_case(e: &mut CudaEngine, image: &Image, width: usize, batch: u32, steps
     e.train(steps)?;
     let dt = t.elapsed().as_secs_f64() / steps as f64;
     let rate = batch as f64 / dt;
-    let (ceiling, bound) = training_ceiling(&spec);
+    let (ceiling, bound) = training_ceiling(&spec, e.precision());
     Ok(json!({
         "name": format!("train/siren-{width}x8/b{batch}"),
         "precision": precision_name(e.precision()),
@@ -150,7 +157,8 @@ fn to_quality_case(e: &mut CudaEngine, image: &Image, target_db: f64, recipe: Re
 }
 
 /// Runs the CUDA cases; each record (or the error of a case) goes to `emit`. Training runs in
-/// both tensor-core precisions on the seed's SIREN-64×8, in `e`'s precision otherwise.
+/// both tensor-core precisions on the seed's SIREN-64×8 (and in fp32 at batch 2¹⁸), in `e`'s
+/// precision otherwise.
 pub fn run(e: &mut CudaEngine, image: &Image, quick: bool, only: &[String], emit: &mut dyn FnMut(Value)) {
     let steps = if quick { 20 } else { 100 };
     let mut record = |name: &str, case: &mut dyn FnMut() -> Result<Value>| {
@@ -179,6 +187,9 @@ pub fn run(e: &mut CudaEngine, image: &Image, quick: bool, only: &[String], emit
     for w in [16, 32, 128, 256] {
         record(&format!("train/siren-{w}x8/b262144"), &mut || train_case(e, image, w, 1 << 18, steps));
     }
+    // fp32 on the SIMT cores (mlp_train_fp32.cu), beside the tensor-core records.
+    let mut fp32 = CudaEngine::on(e.gpu().clone(), Precision::Fp32);
+    record("train/siren-64x8/b262144", &mut || train_case(&mut fp32, image, 64, 1 << 18, steps));
     record("infer/siren-64x8/full-image/per-pixel", &mut || infer_case(e, image, Strategy::PerPixel, Precision::Fp32));
     for p in [Precision::Bf16, Precision::Fp16] {
         record("infer/siren-64x8/full-image/cooperative", &mut || infer_case(e, image, Strategy::Cooperative, p));

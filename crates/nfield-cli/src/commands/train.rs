@@ -112,10 +112,11 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = EngineChoice::Auto, help_heading = "Engine")]
     pub engine: EngineChoice,
     /// Arithmetic of the matrix products on engines that have a choice (CUDA: fp16 or bf16
-    /// on the tensor cores with fp32 accumulation and fp32 master weights; the CPU engine
-    /// computes in fp32). fp16 is the default: SIREN's and the Fourier MLP's activations are
-    /// bounded, so fp16's 3 extra mantissa bits cost no range; its gradients are 3× or more
-    /// closer to f64 than bf16's (BENCHMARKS.md), at the same speed.
+    /// on the tensor cores with fp32 accumulation and fp32 master weights, or fp32 everywhere
+    /// on the SIMT cores, ~4× slower; tf32 is not implemented; the CPU engine computes in
+    /// fp32). fp16 is the default: SIREN's and the Fourier MLP's activations are bounded, so
+    /// fp16's 3 extra mantissa bits cost no range; its gradients are 3× or more closer to f64
+    /// than bf16's (BENCHMARKS.md), at the same speed.
     #[arg(long, value_enum, default_value_t = PrecisionChoice::Fp16, help_heading = "Engine")]
     pub precision: PrecisionChoice,
     /// CPU threads [all cores].
