@@ -1,4 +1,5 @@
 // nfield CUDA kernels: the fused training step of SIREN and the Fourier MLP (frozen B).
+// (TrainTarget, sampling, swz, the gradient tiles and PARTIAL_STRIDE: train_common.cuh.)
 //
 //   mlp_train_step   a persistent grid; each block takes tiles of T = 16·TRAIN_WARPS samples:
 //     A. sampling: Philox pixel indices (nfield::rng), positions from the target's column/row
@@ -28,27 +29,9 @@
 // Defines: those of encoding.cuh (MODEL 0 or 1), OMEGA0, OMEGA, TRAIN_WARPS, HALF_BF16,
 // FAST_SINCOS.
 
-#define PARTIAL_STRIDE ((MLP_PARAMS + 3) / 4 * 4)
-
 #define T_SAMPLES (16 * TRAIN_WARPS)
 #define KT (WIDTH / 16)
 #define NT (WIDTH / 8)
-#define N_ACT (N_HIDDEN + 1)  // layers with a hidden activation: 0 .. N_HIDDEN
-
-// Element (r, c) of a row-major matrix with w columns, 16-byte chunks swizzled by row.
-DEV int swz(int r, int c, int w) {
-    const int span = (w / 8) < 8 ? (w / 8) : 8;
-    return r * w + ((((c >> 3) ^ (r & (span - 1)))) << 3) + (c & 7);
-}
-
-struct TrainTarget {
-    const float* xs;      // (width) x of each column
-    const float* ys;      // (height) y of each row
-    const float* colors;  // (n, 3)
-    const u32* subset;    // (n_subset) pixel indices, or null
-    u32 width;
-    u32 n_pixels;  // pixels to draw from: the subset's length, else width·height
-};
 
 struct Smem {
     u16* w;     // [N_HIDDEN][WIDTH][WIDTH] hidden weights (mma type)
@@ -77,14 +60,6 @@ struct Smem {
 #define STAGE_W0 (N_HIDDEN == 0 ? 4 * WIDTH + 4 : WIDTH)
 #define STAGE_LEN (MODEL == 0 && N_HIDDEN == 0 ? 6 * WIDTH + 4 : 4 * WIDTH + 4)
 
-// Σ over the 8 row groups of a warp (lanes with the same t): every lane gets the sum.
-DEV float sum_rows(float v) {
-    v += __shfl_xor_sync(0xffffffffu, v, 4);
-    v += __shfl_xor_sync(0xffffffffu, v, 8);
-    v += __shfl_xor_sync(0xffffffffu, v, 16);
-    return v;
-}
-
 // Stores, per column of this lane (8j + 2t + {0, 1}), the sum over the warp's 16 rows of the
 // C-layout values v to stage[col] (lanes 0-3 store: the warp owns its stage).
 DEV void stage_column_sums(float* stage, const float (*v)[4], int lane) {
@@ -111,7 +86,6 @@ DEV void reduce_stage(float* acc, const float* stage, int from, int len) {
 }
 
 DEV u32 ld32(const u16* base, int index) { return *(const u32*)(base + index); }
-DEV void st32(u16* base, int index, u32 v) { *(u32*)(base + index) = v; }
 
 // Stores C-layout values v (rows r0, r0+8; columns 8j + 2t) as 16-bit pairs of `type`.
 DEV void store_c_layout(u16* m, int r0, int t, const float (*v)[4], bool as_f16) {
@@ -133,46 +107,12 @@ DEV void to_fragments(const float (*v)[4], u32 (*a)[4]) {
     }
 }
 
-// out[m0..m0+16][n0..n0+16] of Aᵀ·B over K = T_SAMPLES: A is S_a[sample][m] (width wa), B is
-// S_b[sample][n] (width wb); both 16-bit, swizzled. acc: two n-tiles in C layout.
-DEV void grad_tile(const u16* sa, int wa, int m0, const u16* sb, int wb, int n0, float (*acc)[4], int lane) {
-    const int quad = lane / 8, r8 = lane % 8;
-#pragma unroll
-    for (int k0 = 0; k0 < T_SAMPLES; k0 += 16) {
-        u32 a[4], b[4];
-        // A (m × k) from S_a[k][m]: matrices (k0-7, m0-7), (k0-7, m8-15), (k8-15, m0-7), (k8-15, m8-15).
-        ldmatrix_x4_trans(a, sa + swz(k0 + r8 + 8 * (quad >> 1), m0 + 8 * (quad & 1), wa));
-        // B (k × n) from S_b[k][n]: matrices (k0-7, n0-7), (k8-15, n0-7), (k0-7, n8-15), (k8-15, n8-15).
-        ldmatrix_x4_trans(b, sb + swz(k0 + r8 + 8 * (quad & 1), n0 + 8 * (quad >> 1), wb));
-        mma16816(acc[0], a, b[0], b[1]);
-        mma16816(acc[1], a, b[2], b[3]);
-    }
-}
-
-// Adds (or, on a block's first tile, stores) a 16×16 gradient tile into the block's partial.
-DEV void flush_tile(float* dst, int ld, int m0, int n0, const float (*acc)[4], int lane, bool first) {
-    const int g = lane / 4, t = lane % 4;
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        float2* p0 = (float2*)(dst + (m0 + g) * ld + n0 + 8 * h + 2 * t);
-        float2* p1 = (float2*)(dst + (m0 + g + 8) * ld + n0 + 8 * h + 2 * t);
-        float2 v0 = make_float2(acc[h][0], acc[h][1]), v1 = make_float2(acc[h][2], acc[h][3]);
-        if (!first) {
-            const float2 o0 = *p0, o1 = *p1;
-            v0.x += o0.x; v0.y += o0.y; v1.x += o1.x; v1.y += o1.y;
-        }
-        *p0 = v0;
-        *p1 = v1;
-    }
-}
-
 // Issues this lane's sample of `tile` (lanes 0-15 of each warp, one sample each) into `dst`
 // with cp.async, then closes the group; padding past the batch is written directly.
 DEV void fetch_sample(float* dst, const TrainTarget& target, u64 seed, u64 step, u32 tile, u32 batch, int s) {
     const u32 index = tile * T_SAMPLES + s;
     if (index < batch) {
-        u32 k = train_pixel(seed, step, index, target.n_pixels);
-        if (target.subset) k = target.subset[k];
+        const u32 k = target_pixel(target, seed, step, index);
         const float* c = target.colors + 3 * (size_t)k;
         cp_async4(dst, target.xs + k % target.width);
         cp_async4(dst + 1, target.ys + k / target.width);
@@ -471,7 +411,7 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
                 for (int u = warp; u < (WIDTH / 16) * (IN_DIM / 16); u += TRAIN_WARPS) {
                     const int m0 = 16 * (u / (IN_DIM / 16)), n0 = 16 * (u % (IN_DIM / 16));
                     float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
-                    grad_tile(buf, WIDTH, m0, sm.enc, IN_DIM, n0, acc, lane);
+                    grad_tile<T_SAMPLES>(buf, WIDTH, m0, sm.enc, IN_DIM, n0, acc, lane);
                     flush_tile(partial + L0_W, IN_DIM, m0, n0, acc, lane, first);
                 }
 #endif
@@ -506,7 +446,7 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
             for (int u = warp; u < tiles; u += TRAIN_WARPS) {
                 const int m0 = 16 * (u / (WIDTH / 16)), n0 = 16 * (u % (WIDTH / 16));
                 float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
-                grad_tile(buf, WIDTH, m0, sm.act + (m - 1) * T_SAMPLES * WIDTH, WIDTH, n0, acc, lane);
+                grad_tile<T_SAMPLES>(buf, WIDTH, m0, sm.act + (m - 1) * T_SAMPLES * WIDTH, WIDTH, n0, acc, lane);
                 flush_tile(partial + HID_W(m - 1), WIDTH, m0, n0, acc, lane, first);
             }
             __syncthreads();  // act_{m−1} and the stage are read before δ_{m−1} and its sums go over them

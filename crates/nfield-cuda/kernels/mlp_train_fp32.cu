@@ -2,6 +2,7 @@
 // SIMT cores (FFMA): fp32 activations, weights, products and sums everywhere. Same kernel name,
 // parameters, partials contract and sampling as mlp_train_wide.cu, so adam.cu and the engine use
 // it unchanged.
+// (TrainTarget, sampling, swz, the gradient tiles and PARTIAL_STRIDE: train_common.cuh.)
 //
 // Contract (shared with mlp_train.cu, mlp_train_wide.cu):
 //   mlp_train_step(params, target, step_counter, seed, batch, partials, loss_partials), a
@@ -43,11 +44,9 @@
 // Defines: those of encoding.cuh (MODEL 0 or 1), OMEGA0, OMEGA, OUT_LINEAR, TRAIN_WARPS, TILE,
 // WCHUNK, FAST_SINCOS (0: the precise sin/cos), HALF_BF16 (unused).
 
-#define PARTIAL_STRIDE ((MLP_PARAMS + 3) / 4 * 4)
 #define THREADS (32 * TRAIN_WARPS)
 #define CB (WIDTH / 4)                              // column blocks of a product
 #define UNITS (TILE * WIDTH / (16 * THREADS))       // 4 × 4 units per thread
-#define N_ACT (N_HIDDEN + 1)
 #define LDA (WIDTH + 4)
 #define ENC_LD (IN_DIM + 4)
 
@@ -64,15 +63,6 @@ static_assert(IN_DIM % WCHUNK == 0, "weight chunks dividing the encoding width")
 #define SM_W0 (3 * WIDTH + 4)
 #define SM_B0 (SM_W0 + 2 * WIDTH)
 #define SMALL_LEN (MODEL == 0 ? 6 * WIDTH + 4 : 3 * WIDTH + 4)
-
-struct TrainTarget {
-    const float* xs;      // (width) x of each column
-    const float* ys;      // (height) y of each row
-    const float* colors;  // (n, 3)
-    const u32* subset;    // (n_subset) pixel indices, or null
-    u32 width;
-    u32 n_pixels;  // pixels to draw from: the subset's length, else width·height
-};
 
 // Unit uu of this thread: first sample row and first column.
 DEV int unit_row(int uu) { return 4 * (((int)threadIdx.x + THREADS * uu) / CB); }
@@ -242,21 +232,7 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
         const bool first = tile == blockIdx.x;
         // ---- A. sampling, one thread per sample
         for (int i = threadIdx.x; i < TILE; i += THREADS) {
-            const u32 index = tile * TILE + i;
-            float* smp = sample + 8 * i;
-            if (index < batch) {
-                u32 k = train_pixel(seed, step, index, target.n_pixels);
-                if (target.subset) k = target.subset[k];
-                smp[0] = target.xs[k % target.width];
-                smp[1] = target.ys[k / target.width];
-                smp[2] = target.colors[3 * (size_t)k];
-                smp[3] = target.colors[3 * (size_t)k + 1];
-                smp[4] = target.colors[3 * (size_t)k + 2];
-            } else {
-                smp[0] = smp[1] = 0.0f;
-                smp[2] = -1.0f;  // marks padding: no loss, no gradient
-                smp[3] = smp[4] = 0.0f;
-            }
+            load_sample(sample + 8 * i, target, seed, step, tile * TILE + i, batch);
         }
         __syncthreads();
 

@@ -2,6 +2,7 @@
 // B), for what mlp_train.cu's fused step cannot hold (widths 80-256, deep models). Same kernel
 // name, parameters, partials contract, sampling and rounding model as mlp_train.cu, so adam.cu
 // and the engine use it unchanged.
+// (TrainTarget, sampling, swz, the gradient tiles and PARTIAL_STRIDE: train_common.cuh.)
 //
 // Contract (shared with mlp_train.cu):
 //   mlp_train_step(params, target, step_counter, seed, batch, partials, loss_partials), a
@@ -51,13 +52,11 @@
 // Defines: those of encoding.cuh (MODEL 0 or 1), OMEGA0, OMEGA, OUT_LINEAR, TRAIN_WARPS, TILE,
 // HALF_BF16, FAST_SINCOS.
 
-#define PARTIAL_STRIDE ((MLP_PARAMS + 3) / 4 * 4)
 #define RG (TILE / 16)
 #define CG (TRAIN_WARPS / RG)
 #define CW (WIDTH / CG)
 #define NJ (CW / 8)
 #define NJC (NJ > 6 ? 4 : NJ)  // n-tiles per column chunk of the backward's recomputation
-#define N_ACT (N_HIDDEN + 1)
 #if MODEL == 1
 #define WBUF_COLS (N_HIDDEN > 0 && WIDTH > IN_DIM ? WIDTH : IN_DIM)
 #else
@@ -84,29 +83,6 @@ static_assert(MODEL == 0 || MODEL == 1, "SIREN or the Fourier MLP");
 #define STAGE_W0 (4 * WIDTH)
 #define STAGE_LEN (MODEL == 0 ? 6 * WIDTH : 4 * WIDTH)
 
-// Element (r, c) of a row-major matrix with w columns, 16-byte chunks swizzled by row.
-DEV int swz(int r, int c, int w) {
-    const int span = (w / 8) < 8 ? (w / 8) : 8;
-    return r * w + ((((c >> 3) ^ (r & (span - 1)))) << 3) + (c & 7);
-}
-
-struct TrainTarget {
-    const float* xs;      // (width) x of each column
-    const float* ys;      // (height) y of each row
-    const float* colors;  // (n, 3)
-    const u32* subset;    // (n_subset) pixel indices, or null
-    u32 width;
-    u32 n_pixels;  // pixels to draw from: the subset's length, else width·height
-};
-
-// Σ over the 8 row groups of a warp (lanes with the same t): every lane gets the sum.
-DEV float sum_rows(float v) {
-    v += __shfl_xor_sync(0xffffffffu, v, 4);
-    v += __shfl_xor_sync(0xffffffffu, v, 8);
-    v += __shfl_xor_sync(0xffffffffu, v, 16);
-    return v;
-}
-
 // dst[i] (the block's partial) = Σ over row groups, in order, of stage[rg][from + i], plus dst[i]
 // unless this is the block's first tile; for i < len, the whole block.
 DEV void reduce_stage(float* dst, const float* stage, int from, int len, bool first) {
@@ -117,8 +93,6 @@ DEV void reduce_stage(float* dst, const float* stage, int from, int len, bool fi
         dst[i] = first ? s : dst[i] + s;
     }
 }
-
-DEV void st32(u16* base, int index, u32 v) { *(u32*)(base + index) = v; }
 
 // dst[rows][cols] (mma type, swizzled) = src (fp32, row-major), the whole block; cols % 8 == 0.
 DEV void fill_weights(u16* dst, const float* __restrict__ src, int rows, int cols) {
@@ -182,40 +156,6 @@ DEV void delta_times_w(float (*acc)[4], const u16* d, const u16* w, int R0, int 
     }
 }
 
-// out[m0..m0+16][n0..n0+16] of Aᵀ·B over K = TILE: A is S_a[sample][m] (width wa), B is
-// S_b[sample][n] (width wb); both 16-bit, swizzled. acc: two n-tiles in C layout.
-DEV void grad_tile(const u16* sa, int wa, int m0, const u16* sb, int wb, int n0, float (*acc)[4], int lane) {
-    const int quad = lane / 8, r8 = lane % 8;
-#pragma unroll
-    for (int k0 = 0; k0 < TILE; k0 += 16) {
-        u32 a[4], b[4];
-        ldmatrix_x4_trans(a, sa + swz(k0 + r8 + 8 * (quad >> 1), m0 + 8 * (quad & 1), wa));
-        ldmatrix_x4_trans(b, sb + swz(k0 + r8 + 8 * (quad & 1), n0 + 8 * (quad >> 1), wb));
-        mma16816(acc[0], a, b[0], b[1]);
-        mma16816(acc[1], a, b[2], b[3]);
-    }
-}
-
-// Adds (or, on a block's first tile, stores) a 16×16 gradient tile into the block's partial.
-DEV void flush_tile(float* dst, int ld, int m0, int n0, const float (*acc)[4], int lane, bool first) {
-    const int g = lane / 4, t = lane % 4;
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        float2* p0 = (float2*)(dst + (m0 + g) * ld + n0 + 8 * h + 2 * t);
-        float2* p1 = (float2*)(dst + (m0 + g + 8) * ld + n0 + 8 * h + 2 * t);
-        float2 v0 = make_float2(acc[h][0], acc[h][1]), v1 = make_float2(acc[h][2], acc[h][3]);
-        if (!first) {
-            const float2 o0 = *p0, o1 = *p1;
-            v0.x += o0.x;
-            v0.y += o0.y;
-            v1.x += o1.x;
-            v1.y += o1.y;
-        }
-        *p0 = v0;
-        *p1 = v1;
-    }
-}
-
 // dW = Sᵀ·A over the tile: S is s[T][WIDTH] (δ), A is a[T][wa]; rows × wa tiles of 16 × 16
 // shared out over the warps, into dst (WIDTH × wa, row-major) of the block's partial.
 DEV void weight_gradient(float* dst, const u16* s, const u16* a, int wa, int warp, int lane, bool first) {
@@ -223,7 +163,7 @@ DEV void weight_gradient(float* dst, const u16* s, const u16* a, int wa, int war
     for (int u = warp; u < tiles; u += TRAIN_WARPS) {
         const int m0 = 16 * (u / (wa / 16)), n0 = 16 * (u % (wa / 16));
         float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
-        grad_tile(s, WIDTH, m0, a, wa, n0, acc, lane);
+        grad_tile<TILE>(s, WIDTH, m0, a, wa, n0, acc, lane);
         flush_tile(dst, wa, m0, n0, acc, lane, first);
     }
 }
@@ -301,22 +241,7 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
     for (u32 tile = blockIdx.x; tile * TILE < batch; tile += gridDim.x) {
         const bool first = tile == blockIdx.x;
         // ---- A. sampling, one thread per sample
-        if (threadIdx.x < TILE) {
-            const u32 index = tile * TILE + threadIdx.x;
-            float* smp = sample + 8 * threadIdx.x;
-            if (index < batch) {
-                u32 k = train_pixel(seed, step, index, target.n_pixels);
-                if (target.subset) k = target.subset[k];
-                smp[0] = target.xs[k % target.width];
-                smp[1] = target.ys[k / target.width];
-                smp[2] = target.colors[3 * (size_t)k];
-                smp[3] = target.colors[3 * (size_t)k + 1];
-                smp[4] = target.colors[3 * (size_t)k + 2];
-            } else {
-                smp[0] = smp[1] = 0.0f;
-                smp[2] = -1.0f;  // marks padding: no loss, no gradient
-            }
-        }
+        if (threadIdx.x < TILE) load_sample(sample + 8 * threadIdx.x, target, seed, step, tile * TILE + threadIdx.x, batch);
         __syncthreads();
 
         // ---- B. forward

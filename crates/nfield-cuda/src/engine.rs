@@ -130,6 +130,47 @@ fn dptr<T>(s: &CudaSlice<T>, gpu: &Gpu) -> u64 {
     p
 }
 
+/// Enqueues the training-step kernel alone: every block's gradient partial and squared error
+/// for `batch` samples of step `*step` (mlp_train*.cu's shared contract).
+fn launch_train_step(
+    gpu: &Gpu,
+    t: &mut TrainKernels,
+    params: &CudaSlice<f32>,
+    step: &CudaSlice<u64>,
+    target: &DeviceTarget,
+    seed: u64,
+    batch: u32,
+) -> Result<()> {
+    let repr = TrainTargetRepr {
+        xs: dptr(&target.xs, gpu),
+        ys: dptr(&target.ys, gpu),
+        colors: dptr(&target.colors, gpu),
+        subset: target.subset.as_ref().map_or(0, |s| dptr(s, gpu)),
+        width: target.width,
+        n_pixels: target.subset.as_ref().map_or(target.width * target.height, |s| s.len() as u32),
+    };
+    let cfg = LaunchConfig {
+        grid_dim: (t.grid, 1, 1),
+        block_dim: (32 * t.shape.warps, 1, 1),
+        shared_mem_bytes: t.shape.smem as u32,
+    };
+    // SAFETY: params holds the model layout; partials grid × MLP params; loss_partials grid;
+    // the target's buffers are as repr says; step one u64 (mlp_train.cu's contract).
+    unsafe {
+        gpu.stream
+            .launch_builder(&t.step)
+            .arg(params)
+            .arg(&repr)
+            .arg(step)
+            .arg(&seed)
+            .arg(&batch)
+            .arg(&mut t.partials)
+            .arg(&mut t.loss_partials)
+            .launch(cfg)?;
+    }
+    Ok(())
+}
+
 impl CudaEngine {
     /// An engine on GPU 0 training in `precision`.
     pub fn new(precision: Precision) -> Result<CudaEngine> {
@@ -188,34 +229,8 @@ impl CudaEngine {
         let Loaded { params, m, v, step, opts, target, train, trainable, .. } = l;
         let t = train.as_mut().map_err(|e| Error::Unsupported(e.clone()))?;
         let target = target.as_ref().ok_or_else(|| Error::Unsupported("no target loaded".into()))?;
-        let repr = TrainTargetRepr {
-            xs: dptr(&target.xs, gpu),
-            ys: dptr(&target.ys, gpu),
-            colors: dptr(&target.colors, gpu),
-            subset: target.subset.as_ref().map_or(0, |s| dptr(s, gpu)),
-            width: target.width,
-            n_pixels: target.subset.as_ref().map_or(target.width * target.height, |s| s.len() as u32),
-        };
         let (seed, batch) = (opts.seed, opts.batch);
-        let cfg = LaunchConfig {
-            grid_dim: (t.grid, 1, 1),
-            block_dim: (32 * t.shape.warps, 1, 1),
-            shared_mem_bytes: t.shape.smem as u32,
-        };
-        // SAFETY: params holds the model layout; partials grid × MLP params; loss_partials grid;
-        // the target's buffers are as repr says; step one u64 (mlp_train.cu's contract).
-        unsafe {
-            gpu.stream
-                .launch_builder(&t.step)
-                .arg(&*params)
-                .arg(&repr)
-                .arg(&*step)
-                .arg(&seed)
-                .arg(&batch)
-                .arg(&mut t.partials)
-                .arg(&mut t.loss_partials)
-                .launch(cfg)?;
-        }
+        launch_train_step(gpu, t, params, step, target, seed, batch)?;
         let a = opts.adam;
         let n_params = *trainable as u32;
         let stride = (t.partials.len() / t.grid as usize) as u32;
@@ -262,32 +277,7 @@ impl CudaEngine {
         let (seed, params, step) = (l.opts.seed, &l.params, &l.step);
         let target = l.target.as_ref().ok_or_else(|| Error::Unsupported("no target loaded".into()))?;
         let t = l.train.as_mut().map_err(|e| Error::Unsupported(e.clone()))?;
-        let repr = TrainTargetRepr {
-            xs: dptr(&target.xs, &gpu),
-            ys: dptr(&target.ys, &gpu),
-            colors: dptr(&target.colors, &gpu),
-            subset: target.subset.as_ref().map_or(0, |s| dptr(s, &gpu)),
-            width: target.width,
-            n_pixels: target.subset.as_ref().map_or(target.width * target.height, |s| s.len() as u32),
-        };
-        let cfg = LaunchConfig {
-            grid_dim: (t.grid, 1, 1),
-            block_dim: (32 * t.shape.warps, 1, 1),
-            shared_mem_bytes: t.shape.smem as u32,
-        };
-        // SAFETY: as in enqueue_step.
-        unsafe {
-            gpu.stream
-                .launch_builder(&t.step)
-                .arg(params)
-                .arg(&repr)
-                .arg(step)
-                .arg(&seed)
-                .arg(&batch)
-                .arg(&mut t.partials)
-                .arg(&mut t.loss_partials)
-                .launch(cfg)?;
-        }
+        launch_train_step(&gpu, t, params, step, target, seed, batch)?;
         let partials = gpu.stream.clone_dtoh(&t.partials)?;
         let mlp = partials.len() / t.grid as usize;
         let mut g = vec![0.0f32; trainable];

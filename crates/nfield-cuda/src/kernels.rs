@@ -11,6 +11,7 @@ pub use fp32::{train_fp32_smem, train_step_fp32};
 
 const COMMON: &str = include_str!("../kernels/common.cuh");
 const ENCODING: &str = include_str!("../kernels/encoding.cuh");
+const TRAIN_COMMON: &str = include_str!("../kernels/train_common.cuh");
 
 /// A kernel source file of `kernels/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -58,14 +59,15 @@ impl KernelFile {
             KernelFile::MatBench => include_str!("../kernels/matbench.cu"),
             KernelFile::MlpTrainFp32 => include_str!("../kernels/mlp_train_fp32.cu"),
         };
-        let model_header = matches!(
-            self,
-            KernelFile::MlpInfer | KernelFile::MlpTrain | KernelFile::MlpTrainWide | KernelFile::MlpTrainFp32
-        );
-        let mut s = String::with_capacity(COMMON.len() + ENCODING.len() + body.len() + 64);
+        let training = matches!(self, KernelFile::MlpTrain | KernelFile::MlpTrainWide | KernelFile::MlpTrainFp32);
+        let model_header = training || self == KernelFile::MlpInfer;
+        let mut s = String::with_capacity(COMMON.len() + ENCODING.len() + TRAIN_COMMON.len() + body.len() + 64);
         s += COMMON;
         if model_header {
             s += ENCODING;
+        }
+        if training {
+            s += TRAIN_COMMON;
         }
         s += body;
         s
@@ -450,7 +452,7 @@ pub fn train_step(spec: &ModelSpec, precision: Precision, smem_limit: usize) -> 
 /// The models the GPU tests and benchmarks use (the conformance suite's small models, the
 /// seed's, and the benchmark widths).
 pub fn test_models() -> Vec<ModelSpec> {
-    use nfield::model::{FourierSpec, Growth, HashGridSpec, SirenSpec};
+    use nfield::model::{FourierSpec, HashGridSpec, SirenSpec};
     let siren = |width, hidden_layers| ModelSpec::Siren(SirenSpec { width, hidden_layers, ..Default::default() });
     let mut v = nfield::testing::test_specs();
     v.extend([
@@ -465,13 +467,7 @@ pub fn test_models() -> Vec<ModelSpec> {
         ModelSpec::Fourier(FourierSpec::default()),
         ModelSpec::Fourier(FourierSpec { frequencies: 16, sigma: 2.0, width: 32, hidden_layers: 3, train_b: false }),
         ModelSpec::HashGrid(HashGridSpec::default()),
-        ModelSpec::HashGrid(HashGridSpec {
-            log2_table_size: 19,
-            growth: Growth::Geometric { per_level_scale: 1.5 },
-            hidden_layers: 2,
-            output: OutputActivation::Linear,
-            ..Default::default()
-        }),
+        ModelSpec::HashGrid(HashGridSpec::tiny_cuda_nn_image()),
     ]);
     v
 }

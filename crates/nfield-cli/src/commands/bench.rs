@@ -4,7 +4,7 @@ use crate::engines::{AnyEngine, EngineChoice, Request};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use nfield::data::Image;
-use nfield::model::{Growth, HashGridSpec, Model, ModelSpec, OutputActivation, SirenSpec};
+use nfield::model::{HashGridSpec, Model, ModelSpec, SirenSpec};
 use nfield::train::{AdamConfig, TrainOptions};
 use nfield::{Engine, InferOptions, Query};
 use serde_json::{Value, json};
@@ -67,16 +67,7 @@ fn case_spec(name: &str) -> Result<(ModelSpec, f32)> {
     Ok(match name {
         "siren-64x8" => (siren(8), 1e-3),
         "siren-64x3" => (siren(3), 1e-3),
-        "hash-grid" => (
-            ModelSpec::HashGrid(HashGridSpec {
-                log2_table_size: 19,
-                growth: Growth::Geometric { per_level_scale: 1.5 },
-                hidden_layers: 2,
-                output: OutputActivation::Linear,
-                ..Default::default()
-            }),
-            1e-2,
-        ),
+        "hash-grid" => (ModelSpec::HashGrid(HashGridSpec::tiny_cuda_nn_image()), 1e-2),
         other => bail!("unknown case {other:?}; expected siren-64x8, siren-64x3 or hash-grid"),
     })
 }

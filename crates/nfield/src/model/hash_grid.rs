@@ -80,6 +80,19 @@ impl Default for HashGridSpec {
 }
 
 impl HashGridSpec {
+    /// tiny-cuda-nn's image-learning configuration (the hash-grid benchmark's): the seed's 16
+    /// levels × 2 features from resolution 16, a 2^19 table, geometric growth ×1.5, two hidden
+    /// ReLU layers of width 64, linear output.
+    pub fn tiny_cuda_nn_image() -> Self {
+        HashGridSpec {
+            log2_table_size: 19,
+            growth: Growth::Geometric { per_level_scale: 1.5 },
+            hidden_layers: 2,
+            output: OutputActivation::Linear,
+            ..Default::default()
+        }
+    }
+
     /// Entries per level, T = 2^log2_table_size.
     pub fn table_size(&self) -> usize {
         1usize << self.log2_table_size
