@@ -27,7 +27,8 @@ pub enum EngineChoice {
 pub enum PrecisionChoice {
     /// f32 everywhere (SIMT FFMA on CUDA; the CPU engine's only mode).
     Fp32,
-    /// TensorFloat-32 matrix products (not implemented yet).
+    /// TensorFloat-32 matrix operands on the tensor cores (10-bit mantissa, fp32 range), f32
+    /// accumulation and master weights (CUDA training only).
     Tf32,
     /// bf16 matrix operands on the tensor cores, f32 accumulation and master weights.
     Bf16,

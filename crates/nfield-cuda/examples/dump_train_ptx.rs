@@ -2,9 +2,9 @@
 //! instruction mix, and its CUBIN (for `nvdisasm`), and prints ptxas's resource use (registers,
 //! spills, shared memory).
 //!
-//! `cargo run -p nfield-cuda --example dump_train_ptx -- [WIDTH] [DEPTH] [bf16|fp16|fp32] [OUT.ptx] [auto|wide]`
+//! `cargo run -p nfield-cuda --example dump_train_ptx -- [WIDTH] [DEPTH] [bf16|fp16|tf32|fp32] [OUT.ptx] [auto|wide]`
 //! (defaults: the seed's SIREN 64×8, fp16, `train.ptx`, the step the engine picks; `wide` forces
-//! the weight-streaming step, mlp_train_wide.cu; fp32 takes mlp_train_fp32.cu). A width of
+//! the weight-streaming step, mlp_train_wide.cu; fp32 takes mlp_train_fp32.cu, tf32 the weight-streaming step). A width of
 //! `fourier` takes the default Fourier MLP instead. Needs NVRTC (see the README).
 use nfield::Precision;
 use nfield::model::{FourierSpec, ModelSpec, SirenSpec};
@@ -23,7 +23,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None | Some("fp16") => Precision::Fp16,
         Some("bf16") => Precision::Bf16,
         Some("fp32") => Precision::Fp32,
-        Some(other) => return Err(format!("precision must be bf16, fp16 or fp32, got {other}").into()),
+        Some("tf32") => Precision::Tf32,
+        Some(other) => return Err(format!("precision must be bf16, fp16, tf32 or fp32, got {other}").into()),
     };
     let out = args.get(3).map_or("train.ptx", String::as_str);
     let wide = match args.get(4).map(String::as_str) {

@@ -3,8 +3,8 @@
 // (crates/nfield-cuda/src/kernels.rs); every kernel file lists the ones it reads.
 //
 // Contents: integer types, Philox4x32-10 (identical to nfield::rng), sin/cos with explicit range
-// reduction, bf16/fp16 packing, and the warp-level tensor-core instructions (mma.sync m16n8k16,
-// ldmatrix) used by the cooperative kernels.
+// reduction, bf16/fp16/tf32 packing, and the warp-level tensor-core instructions (mma.sync
+// m16n8k16 and the tf32 m16n8k8, ldmatrix) used by the cooperative kernels.
 
 typedef unsigned int u32;
 typedef unsigned long long u64;
@@ -142,6 +142,23 @@ DEV u16 f32_to_bf16(float v) {
 // c2 = C[g+8][2t], c3 = C[g+8][2t+1].
 DEV void mma16816(float* c, const u32* a, u32 b0, u32 b1) {
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." MMA_TYPE "." MMA_TYPE ".f32 "
+                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// tf32: an fp32 value rounded to 10 mantissa bits (to nearest, ties away from zero), as bits.
+DEV u32 to_tf32(float x) {
+    u32 r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+    return r;
+}
+
+// D = A·B + D with A 16×8 (row), B 8×8 (col) in tf32, fp32 accumulators. Lane (g, t):
+// a0 = A[g][t], a1 = A[g+8][t], a2 = A[g][t+4], a3 = A[g+8][t+4]; b0 = B[t][g], b1 = B[t+4][g];
+// C as mma16816.
+DEV void mma1688_tf32(float* c, const u32* a, u32 b0, u32 b1) {
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
                  "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));

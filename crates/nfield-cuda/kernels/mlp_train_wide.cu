@@ -1,5 +1,6 @@
 // nfield CUDA kernels: the weight-streaming training step of SIREN and the Fourier MLP (frozen
-// B), for what mlp_train.cu's fused step cannot hold (widths 80-256, deep models). Same kernel
+// B), for what mlp_train.cu's fused step cannot hold (widths 80-256, deep models), and the only
+// tf32 step (TF32 = 1: the matrices in shared memory hold tf32 in 32 bits). Same kernel
 // name, parameters, partials contract, sampling and rounding model as mlp_train.cu, so adam.cu
 // and the engine use it unchanged.
 // (TrainTarget, sampling, swz, the gradient tiles and PARTIAL_STRIDE: train_common.cuh.)
@@ -17,17 +18,18 @@
 // Shape: TRAIN_WARPS warps split a tile of TILE = 16·RG samples into RG row groups of 16
 // samples × CG column groups of CW = WIDTH / CG ≤ 64 columns (warp w: row group w % RG, column
 // group w / RG); every layer's product is one 16 × CW register tile per warp (CW/8 n-tiles of
-// mma.sync m16n8k16, fp32 accumulators).
+// mma.sync m16n8k16, fp32 accumulators; with TF32, m16n8k8 in tf32).
 //
-// Shared memory (sizes in kernels.rs train_wide_smem): wbuf [WIDTH][WBUF_COLS] (mma type): the
+// Shared memory (sizes in kernels.rs train_wide_smem): wbuf [WIDTH][WBUF_COLS] (mma type MT: 16
+// bits, or tf32 in 32 bits): the
 // one layer's weights in use, refilled from the fp32 parameters before each layer (forward: W_k
 // for layer k; backward: W_{m−1} for layer m), block barriers around each refill; act
 // [N_HIDDEN+1][TILE][WIDTH] (mma type): every hidden activation of the tile, δ_m written over
 // act_m in the backward; enc [TILE][IN_DIM] (Fourier features); then fp32: sample [TILE][8]
 // (x, y, r, g, b, dy0..2), ostage [CG][TILE][3] (output partial sums per column group), loss
 // [TILE], small [SMALL_LEN] (output layer and SIREN's layer 0), stage [RG][STAGE_LEN] (this
-// tile's per-row-group sums). 16-bit matrices are row-major with 16-byte chunks XOR-swizzled by
-// row (swz).
+// tile's per-row-group sums). MT matrices are row-major with 16-byte chunks XOR-swizzled by row
+// (SWZ: swz_chunks of 8 or 4 elements).
 //
 // Per tile: A. sampling; B. forward, layer by layer (layer 0 in fp32 for SIREN with the
 // double-precision argument, or on the tensor cores from the Fourier features; hidden layers on
@@ -49,8 +51,30 @@
 // activation derivatives are recomputed in fp32 (mlp_train.cu keeps them as fp16), and the
 // output sums are added in another fp32 order.
 //
+// tf32 (TF32 = 1): the same algorithm on m16n8k8 with 32-bit operands. ldmatrix reads 32-bit
+// elements as pairs of 16-bit ones, so the non-transposed loads (A of every product, B of the
+// forward) are the 16-bit code with 4-element chunks; the transposed ones (B of δ·W, both
+// operands of the weight gradient) are scalar loads of the fragment elements.
+//
 // Defines: those of encoding.cuh (MODEL 0 or 1), OMEGA0, OMEGA, OUT_LINEAR, TRAIN_WARPS, TILE,
-// HALF_BF16, FAST_SINCOS.
+// HALF_BF16, TF32, FAST_SINCOS.
+
+#if TF32
+typedef u32 MT;          // tf32 bits
+#define EPC 4            // elements per 16-byte chunk
+#define KSTEP 8          // k of one mma
+#define MMA mma1688_tf32
+DEV void st_pair(MT* m, int i, float lo, float hi) { *(uint2*)(m + i) = make_uint2(to_tf32(lo), to_tf32(hi)); }
+DEV float mt_to_f32(MT v) { return __uint_as_float(v); }
+#else
+typedef u16 MT;
+#define EPC 8
+#define KSTEP 16
+#define MMA mma16816
+DEV void st_pair(MT* m, int i, float lo, float hi) { st32(m, i, PACK2(lo, hi)); }
+DEV float mt_to_f32(MT v) { return TO_F32(v); }
+#endif
+#define SWZ swz_chunks<EPC>
 
 #define RG (TILE / 16)
 #define CG (TRAIN_WARPS / RG)
@@ -75,9 +99,9 @@ static_assert(MODEL == 0 || MODEL == 1, "SIREN or the Fourier MLP");
 #define SM_W0 (3 * WIDTH + 4)
 #define SM_B0 (SM_W0 + 2 * WIDTH)
 #define SMALL_LEN (MODEL == 0 ? 6 * WIDTH + 4 : 3 * WIDTH + 4)
-// Bytes of the 16-bit region (wbuf, act, enc), rounded up to 16.
+// Bytes of the MT region (wbuf, act, enc), rounded up to 16.
 #define HALF_BYTES \
-    ((2 * (WIDTH * WBUF_COLS + N_ACT * TILE * WIDTH + (MODEL == 1 ? TILE * IN_DIM : 0)) + 15) / 16 * 16)
+    (((int)sizeof(MT) * (WIDTH * WBUF_COLS + N_ACT * TILE * WIDTH + (MODEL == 1 ? TILE * IN_DIM : 0)) + 15) / 16 * 16)
 #define STAGE_BIAS 0
 #define STAGE_OUT WIDTH
 #define STAGE_W0 (4 * WIDTH)
@@ -95,75 +119,107 @@ DEV void reduce_stage(float* dst, const float* stage, int from, int len, bool fi
 }
 
 // dst[rows][cols] (mma type, swizzled) = src (fp32, row-major), the whole block; cols % 8 == 0.
-DEV void fill_weights(u16* dst, const float* __restrict__ src, int rows, int cols) {
+DEV void fill_weights(MT* dst, const float* __restrict__ src, int rows, int cols) {
     for (int i = threadIdx.x; i < rows * cols / 4; i += blockDim.x) {
         const int r = (4 * i) / cols, c = (4 * i) % cols;
         const float4 v = __ldg((const float4*)src + i);
-        *(uint2*)(dst + swz(r, c, cols)) = make_uint2(PACK2(v.x, v.y), PACK2(v.z, v.w));
+#if TF32
+        *(uint4*)(dst + SWZ(r, c, cols)) = make_uint4(to_tf32(v.x), to_tf32(v.y), to_tf32(v.z), to_tf32(v.w));
+#else
+        *(uint2*)(dst + SWZ(r, c, cols)) = make_uint2(PACK2(v.x, v.y), PACK2(v.z, v.w));
+#endif
     }
 }
 
 // Stores this warp's C-layout tile v (rows r0, r0 + 8; columns col0 + 8j + 2t) in the mma type.
-DEV void store_tile(u16* m, int r0, int col0, int t, const float (*v)[4]) {
+DEV void store_tile(MT* m, int r0, int col0, int t, const float (*v)[4]) {
 #pragma unroll
     for (int j = 0; j < NJ; ++j) {
         const int c = col0 + 8 * j + 2 * t;
-        st32(m, swz(r0, c, WIDTH), PACK2(v[j][0], v[j][1]));
-        st32(m, swz(r0 + 8, c, WIDTH), PACK2(v[j][2], v[j][3]));
+        st_pair(m, SWZ(r0, c, WIDTH), v[j][0], v[j][1]);
+        st_pair(m, SWZ(r0 + 8, c, WIDTH), v[j][2], v[j][3]);
     }
 }
 
 // acc = A·Wᵀ for the warp's 16 rows (from R0) and 8·N columns (from c0): A is a[T][K], W is
-// w[n][K] (out × in), both 16-bit, swizzled with K columns. k ascending, as mlp_train.cu.
+// w[n][K] (out × in), both MT, swizzled with K columns. k ascending, as mlp_train.cu.
+// (k lo / k hi: the first and second half of the mma's KSTEP, one 16-byte chunk each.)
 template <int K, int N>
-DEV void layer_mma(float (*acc)[4], const u16* a, const u16* w, int R0, int c0, int lane) {
+DEV void layer_mma(float (*acc)[4], const MT* a, const MT* w, int R0, int c0, int lane) {
     const int quad = lane / 8, r8 = lane % 8;
 #pragma unroll
     for (int j = 0; j < N; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
 #pragma unroll 4
-    for (int k0 = 0; k0 < K; k0 += 16) {
+    for (int k0 = 0; k0 < K; k0 += KSTEP) {
         u32 af[4];
         // A: (rows 0-7, k lo), (rows 8-15, k lo), (rows 0-7, k hi), (rows 8-15, k hi) = a0..a3.
-        ldmatrix_x4(af, a + swz(R0 + r8 + 8 * (quad & 1), k0 + 8 * (quad >> 1), K));
+        ldmatrix_x4(af, a + SWZ(R0 + r8 + 8 * (quad & 1), k0 + EPC * (quad >> 1), K));
 #pragma unroll
         for (int j = 0; j < N; j += 2) {
             u32 b[4];
             // W rows n, columns k: (n-tile j, k lo), (j, k hi), (j + 1, k lo), (j + 1, k hi).
-            ldmatrix_x4(b, w + swz(c0 + 8 * j + r8 + 8 * (quad >> 1), k0 + 8 * (quad & 1), K));
-            mma16816(acc[j], af, b[0], b[1]);
-            mma16816(acc[j + 1], af, b[2], b[3]);
+            ldmatrix_x4(b, w + SWZ(c0 + 8 * j + r8 + 8 * (quad >> 1), k0 + EPC * (quad & 1), K));
+            MMA(acc[j], af, b[0], b[1]);
+            MMA(acc[j + 1], af, b[2], b[3]);
         }
     }
 }
 
 // acc = δ·W for the warp's rows and columns: δ is d[T][WIDTH] (k = out), W is w[out][in]
 // (B[k = out][n = in], read transposed), as mlp_train.cu's dA.
-DEV void delta_times_w(float (*acc)[4], const u16* d, const u16* w, int R0, int col0, int lane) {
+DEV void delta_times_w(float (*acc)[4], const MT* d, const MT* w, int R0, int col0, int lane) {
     const int quad = lane / 8, r8 = lane % 8;
 #pragma unroll
     for (int j = 0; j < NJ; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
 #pragma unroll 4
-    for (int k0 = 0; k0 < WIDTH; k0 += 16) {
+    for (int k0 = 0; k0 < WIDTH; k0 += KSTEP) {
         u32 af[4];
-        ldmatrix_x4(af, d + swz(R0 + r8 + 8 * (quad & 1), k0 + 8 * (quad >> 1), WIDTH));
+        ldmatrix_x4(af, d + SWZ(R0 + r8 + 8 * (quad & 1), k0 + EPC * (quad >> 1), WIDTH));
 #pragma unroll
         for (int j = 0; j < NJ; j += 2) {
+#if TF32
+            // b0 = W[k0 + t][n], b1 = W[k0 + t + 4][n], n = col0 + 8j + g (and + 8 for j + 1).
+            const int g = lane / 4, t = lane % 4, n = col0 + 8 * j + g;
+            MMA(acc[j], af, w[SWZ(k0 + t, n, WIDTH)], w[SWZ(k0 + t + 4, n, WIDTH)]);
+            MMA(acc[j + 1], af, w[SWZ(k0 + t, n + 8, WIDTH)], w[SWZ(k0 + t + 4, n + 8, WIDTH)]);
+#else
             u32 b[4];
-            ldmatrix_x4_trans(b, w + swz(k0 + r8 + 8 * (quad & 1), col0 + 8 * j + 8 * (quad >> 1), WIDTH));
-            mma16816(acc[j], af, b[0], b[1]);
-            mma16816(acc[j + 1], af, b[2], b[3]);
+            ldmatrix_x4_trans(b, w + SWZ(k0 + r8 + 8 * (quad & 1), col0 + 8 * j + 8 * (quad >> 1), WIDTH));
+            MMA(acc[j], af, b[0], b[1]);
+            MMA(acc[j + 1], af, b[2], b[3]);
+#endif
         }
     }
 }
 
+#if TF32
+// grad_tile (train_common.cuh) in tf32: out[m0..m0+16][n0..n0+16] += Aᵀ·B over K samples, A is
+// S_a[sample][m] (width wa), B is S_b[sample][n] (width wb), fragments by scalar loads
+// (a0 = S_a[k0+t][m0+g], a1 = S_a[k0+t][m0+g+8], a2/a3 the same at k0+t+4; b0 = S_b[k0+t][n],
+// b1 = S_b[k0+t+4][n]). Samples ascending, as grad_tile.
+template <int K>
+DEV void grad_tile_mt(const MT* sa, int wa, int m0, const MT* sb, int wb, int n0, float (*acc)[4], int lane) {
+    const int g = lane / 4, t = lane % 4;
+#pragma unroll 4
+    for (int k0 = 0; k0 < K; k0 += 8) {
+        const u32 a[4] = {sa[SWZ(k0 + t, m0 + g, wa)], sa[SWZ(k0 + t, m0 + g + 8, wa)], sa[SWZ(k0 + t + 4, m0 + g, wa)],
+                          sa[SWZ(k0 + t + 4, m0 + g + 8, wa)]};
+        MMA(acc[0], a, sb[SWZ(k0 + t, n0 + g, wb)], sb[SWZ(k0 + t + 4, n0 + g, wb)]);
+        MMA(acc[1], a, sb[SWZ(k0 + t, n0 + 8 + g, wb)], sb[SWZ(k0 + t + 4, n0 + 8 + g, wb)]);
+    }
+}
+#else
+#define grad_tile_mt grad_tile
+#endif
+
 // dW = Sᵀ·A over the tile: S is s[T][WIDTH] (δ), A is a[T][wa]; rows × wa tiles of 16 × 16
 // shared out over the warps, into dst (WIDTH × wa, row-major) of the block's partial.
-DEV void weight_gradient(float* dst, const u16* s, const u16* a, int wa, int warp, int lane, bool first) {
+DEV void weight_gradient(float* dst, const MT* s, const MT* a, int wa, int warp, int lane, bool first) {
     const int tiles = (WIDTH / 16) * (wa / 16);
     for (int u = warp; u < tiles; u += TRAIN_WARPS) {
         const int m0 = 16 * (u / (wa / 16)), n0 = 16 * (u % (wa / 16));
         float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
-        grad_tile<TILE>(s, WIDTH, m0, a, wa, n0, acc, lane);
+        grad_tile_mt<TILE>(s, WIDTH, m0, a, wa, n0, acc, lane);
         flush_tile(dst, wa, m0, n0, acc, lane, first);
     }
 }
@@ -197,7 +253,7 @@ DEV void activate(float acc, float b, float* a, float* d) {
 // The pre-activation accumulators of hidden activation m (m ≥ 1, or m = 0 for Fourier) for the
 // warp's rows and 8·N columns from c0, before the bias (wbuf holds the layer's weights).
 template <int N>
-DEV void pre_activation(float (*v)[4], const u16* act, const u16* enc, const u16* wbuf, int m, int R0, int c0,
+DEV void pre_activation(float (*v)[4], const MT* act, const MT* enc, const MT* wbuf, int m, int R0, int c0,
                         int lane) {
 #if MODEL == 1
     if (m == 0) {
@@ -215,9 +271,9 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
     mlp_train_step(const float* __restrict__ params, TrainTarget target, const u64* __restrict__ step_counter,
                    u64 seed, u32 batch, float* __restrict__ partials, float* __restrict__ loss_partials) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
-    u16* const wbuf = (u16*)smem_raw;
-    u16* const act = wbuf + WIDTH * WBUF_COLS;
-    u16* const enc = act + N_ACT * TILE * WIDTH;
+    MT* const wbuf = (MT*)smem_raw;
+    MT* const act = wbuf + WIDTH * WBUF_COLS;
+    MT* const enc = act + N_ACT * TILE * WIDTH;
     // (offsets from smem_raw, not integer casts: the compiler keeps shared-memory instructions)
     float* const sample = (float*)(smem_raw + HALF_BYTES);
     float* const ostage = sample + TILE * 8;
@@ -265,7 +321,7 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
             for (int i = threadIdx.x; i < TILE * IN_DIM / 2; i += blockDim.x) {
                 const int s = i / (IN_DIM / 2), c = 2 * (i % (IN_DIM / 2));
                 const float x = sample[8 * s], y = sample[8 * s + 1];
-                st32(enc, swz(s, c, IN_DIM), PACK2(fourier_feature(B, x, y, c), fourier_feature(B, x, y, c + 1)));
+                st_pair(enc, SWZ(s, c, IN_DIM), fourier_feature(B, x, y, c), fourier_feature(B, x, y, c + 1));
             }
             fill_weights(wbuf, params + L0_W, WIDTH, IN_DIM);
             __syncthreads();
@@ -372,7 +428,7 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
                     __syncthreads();
                 }
             }
-            u16* const dbuf = act + m * TILE * WIDTH;
+            MT* const dbuf = act + m * TILE * WIDTH;
             // a_m and its derivative, recomputed exactly as the forward computed them (wbuf
             // holds the layer's weights; at m = N_HIDDEN still from the forward). Fourier needs
             // a_m only at m = N_HIDDEN (the output layer's gradient); its ReLU mask comes from
@@ -410,9 +466,9 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
 #if MODEL == 1
 #pragma unroll
                     for (int h = 0; h < 2; ++h) {
-                        const u32 aa = *(const u32*)(dbuf + swz(h ? r1 : r0, cj, WIDTH));
-                        d4[2 * h] = TO_F32((u16)(aa & 0xffff)) <= 0.0f ? 0.0f : 1.0f;
-                        d4[2 * h + 1] = TO_F32((u16)(aa >> 16)) <= 0.0f ? 0.0f : 1.0f;
+                        const MT* aa = dbuf + SWZ(h ? r1 : r0, cj, WIDTH);  // (cj, cj + 1): one chunk
+                        d4[2 * h] = mt_to_f32(aa[0]) <= 0.0f ? 0.0f : 1.0f;
+                        d4[2 * h + 1] = mt_to_f32(aa[1]) <= 0.0f ? 0.0f : 1.0f;
                     }
 #endif
 #pragma unroll

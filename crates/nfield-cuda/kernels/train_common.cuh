@@ -43,11 +43,19 @@ DEV void load_sample(float* smp, const TrainTarget& target, u64 seed, u64 step, 
     }
 }
 
-// Element (r, c) of a row-major matrix with w columns, 16-byte chunks swizzled by row.
-DEV int swz(int r, int c, int w) {
-    const int span = (w / 8) < 8 ? (w / 8) : 8;
-    return r * w + ((((c >> 3) ^ (r & (span - 1)))) << 3) + (c & 7);
+// Element (r, c) of a row-major matrix with w columns of EPC-element 16-byte chunks (8 for
+// 16-bit elements, 4 for 32-bit), the chunks XOR-swizzled by row so that the 8 rows an ldmatrix
+// reads fall in different banks. The XOR mask stays below the largest power of two (≤ 8) that
+// divides the row's chunk count, so a chunk never leaves its row (w = 48: 6 chunks, mask < 2;
+// w = 96: 12 chunks, mask < 4).
+template <int EPC>
+DEV int swz_chunks(int r, int c, int w) {
+    const int chunks = w / EPC;
+    const int span = (chunks & -chunks) < 8 ? (chunks & -chunks) : 8;
+    return r * w + (((c / EPC) ^ (r & (span - 1))) * EPC) + (c % EPC);
 }
+// Element (r, c) of a swizzled row-major 16-bit matrix with w columns.
+DEV int swz(int r, int c, int w) { return swz_chunks<8>(r, c, w); }
 
 DEV void st32(u16* base, int index, u32 v) { *(u32*)(base + index) = v; }
 

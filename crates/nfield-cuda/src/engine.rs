@@ -319,7 +319,10 @@ impl CudaEngine {
             }
         };
         if !coop && opts.precision != Precision::Fp32 {
-            return Err(Error::Unsupported(format!("per-pixel inference runs in fp32, not {:?}", opts.precision)));
+            return Err(Error::Unsupported(format!(
+                "CUDA inference runs in fp32 (per-pixel) or bf16/fp16 (cooperative), not {:?}",
+                opts.precision
+            )));
         }
         let (func, cfg) = if coop {
             let k = kernels::infer_coop(spec, opts.precision)?;

@@ -157,7 +157,12 @@ pub fn is_half(p: Precision) -> bool {
 
 /// Constants of the precision mode.
 pub fn precision_defines(p: Precision) -> Vec<(String, String)> {
-    vec![d("FAST_SINCOS", u8::from(is_half(p))), d("HALF_BF16", u8::from(p != Precision::Fp16))]
+    vec![
+        // The special-function unit's sin/cos (~4e-7 absolute) wherever products round to 10 bits or fewer.
+        d("FAST_SINCOS", u8::from(p != Precision::Fp32)),
+        d("HALF_BF16", u8::from(p != Precision::Fp16)),
+        d("TF32", u8::from(p == Precision::Tf32)),
+    ]
 }
 
 /// Warps of a cooperative inference block.
@@ -264,7 +269,7 @@ pub fn train_smem(spec: &ModelSpec, warps: u32) -> usize {
 /// of `tile` samples: one layer's weights, every hidden activation of the tile, the Fourier
 /// encodings, then the fp32 sample buffer, output stage, loss, small parameters and row-group
 /// stage.
-pub fn train_wide_smem(spec: &ModelSpec, warps: u32, tile: u32) -> usize {
+pub fn train_wide_smem(spec: &ModelSpec, precision: Precision, warps: u32, tile: u32) -> usize {
     let mlp = spec.mlp();
     let w = mlp.layers[0].outputs;
     let n_hidden = mlp.layers.len() - 2;
@@ -283,7 +288,8 @@ pub fn train_wide_smem(spec: &ModelSpec, warps: u32, tile: u32) -> usize {
     let small_len = if fourier { 3 * w + 4 } else { 6 * w + 4 };
     let stage_len = if fourier { 4 * w } else { 6 * w };
     let floats = t * 8 + col_groups * t * 3 + t + small_len + row_groups * stage_len;
-    (2 * halves).next_multiple_of(16) + 4 * floats
+    let element = if precision == Precision::Tf32 { 4 } else { 2 };
+    (element * halves).next_multiple_of(16) + 4 * floats
 }
 
 /// The weight-streaming step's layouts for a width, best first: (warps, samples per tile), the
@@ -344,23 +350,27 @@ fn check_trainable(spec: &ModelSpec, precision: Precision) -> Result<()> {
         }
     }
     match precision {
-        Precision::Tf32 => Err(Error::Unsupported(
-            "tf32 training is not implemented on CUDA; use --precision fp32 (SIMT, fp32 everywhere), \
-             bf16 or fp16 (tensor cores), or --engine cpu"
-                .into(),
-        )),
         Precision::Fp32 => fp32::check_fp32(spec),
         Precision::Bf16 | Precision::Fp16 => check_coop(spec, precision),
+        Precision::Tf32 => check_coop(spec, Precision::Bf16).map_err(|e| {
+            Error::Unsupported(
+                e.to_string().replace("the cooperative CUDA kernels need", "the tf32 training step needs"),
+            )
+        }),
     }
 }
 
-/// Why the tensor-core steps (fused, weight-streaming) cannot train `spec` in `precision`.
-fn check_tensor_core_training(spec: &ModelSpec, precision: Precision) -> Result<()> {
+/// Why the tensor-core steps (fused: bf16, fp16; weight-streaming: bf16, fp16, tf32) cannot
+/// train `spec` in `precision`.
+fn check_tensor_core_training(spec: &ModelSpec, precision: Precision, fused: bool) -> Result<()> {
     check_trainable(spec, precision)?;
-    if !is_half(precision) {
+    if !is_half(precision) && (fused || precision != Precision::Tf32) {
         return Err(Error::Unsupported(format!(
-            "the fused and weight-streaming CUDA training steps run on the tensor cores in bf16 or fp16, \
-             not {precision:?} (fp32 takes mlp_train_fp32.cu)"
+            "the {} CUDA training step runs on the tensor cores in {}, not {precision:?} \
+             (fp32 takes mlp_train_fp32.cu{})",
+            if fused { "fused" } else { "weight-streaming" },
+            if fused { "bf16 or fp16" } else { "bf16, fp16 or tf32" },
+            if fused { ", tf32 mlp_train_wide.cu" } else { "" }
         )));
     }
     Ok(())
@@ -373,7 +383,7 @@ pub fn train_step_fused(
     precision: Precision,
     smem_limit: usize,
 ) -> Result<(Specialization, TrainShape)> {
-    check_tensor_core_training(spec, precision)?;
+    check_tensor_core_training(spec, precision, true)?;
     // NFIELD_TRAIN_WARPS caps the warps per block (measuring the layout against the batch).
     let cap = std::env::var("NFIELD_TRAIN_WARPS").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(8);
     let shape = [8u32, 4, 2, 1]
@@ -403,7 +413,7 @@ pub fn train_step_wide(
     precision: Precision,
     smem_limit: usize,
 ) -> Result<(Specialization, TrainShape)> {
-    check_tensor_core_training(spec, precision)?;
+    check_tensor_core_training(spec, precision, false)?;
     let width = spec.mlp().layers[0].outputs;
     let layouts = wide_layouts(width);
     // NFIELD_TRAIN_TILE caps the samples per tile (measuring the layout against the batch).
@@ -411,10 +421,11 @@ pub fn train_step_wide(
     let shape = layouts
         .iter()
         .filter(|&&(_, tile)| tile <= cap)
-        .map(|&(warps, tile)| TrainShape { warps, tile, smem: train_wide_smem(spec, warps, tile) })
+        .map(|&(warps, tile)| TrainShape { warps, tile, smem: train_wide_smem(spec, precision, warps, tile) })
         .find(|s| s.smem <= smem_limit)
         .ok_or_else(|| {
-            let least = layouts.iter().map(|&(w, t)| train_wide_smem(spec, w, t)).min().unwrap_or(usize::MAX);
+            let least =
+                layouts.iter().map(|&(w, t)| train_wide_smem(spec, precision, w, t)).min().unwrap_or(usize::MAX);
             Error::Unsupported(format!(
                 "{} needs {} KB of shared memory per block in the weight-streaming CUDA training step \
                  (one layer's weights and a 16-sample tile's activations; this GPU allows {} KB); \
@@ -434,13 +445,16 @@ pub fn train_step_wide(
 /// The training step's specialisation and layout, or why CUDA cannot train the model: in fp32
 /// the SIMT step; in bf16/fp16 the fused step for widths ≤ 64 where it fits, else the
 /// weight-streaming step (any width 16-256 divisible by 16, any depth, within the shared memory
-/// of `smem_limit`).
+/// of `smem_limit`); in tf32 the weight-streaming step (its matrices take twice the shared
+/// memory of bf16's).
 pub fn train_step(spec: &ModelSpec, precision: Precision, smem_limit: usize) -> Result<(Specialization, TrainShape)> {
     check_trainable(spec, precision)?;
     if precision == Precision::Fp32 {
         return train_step_fp32(spec, smem_limit);
     }
-    let forced = FORCE_WIDE.with(|f| f.get()) || std::env::var("NFIELD_CUDA_STEP").is_ok_and(|v| v == "wide");
+    let forced = FORCE_WIDE.with(|f| f.get())
+        || std::env::var("NFIELD_CUDA_STEP").is_ok_and(|v| v == "wide")
+        || precision == Precision::Tf32;
     if spec.mlp().layers[0].outputs <= 64 && !forced {
         if let Ok(fused) = train_step_fused(spec, precision, smem_limit) {
             return Ok(fused);
@@ -463,6 +477,10 @@ pub fn test_models() -> Vec<ModelSpec> {
         siren(256, 8),
         // Deep and narrow: its weights alone (196 KB in 16 bits) overflow the fused step.
         siren(64, 24),
+        // Widths whose rows are not a power of two of 16-byte chunks (the swizzle's mask).
+        siren(48, 4),
+        siren(96, 3),
+        ModelSpec::Fourier(FourierSpec { frequencies: 24, sigma: 3.0, width: 48, hidden_layers: 2, train_b: false }),
         ModelSpec::Siren(SirenSpec { width: 32, hidden_layers: 3, omega0: 12.0, omega_hidden: 2.0 }),
         ModelSpec::Fourier(FourierSpec::default()),
         ModelSpec::Fourier(FourierSpec { frequencies: 16, sigma: 2.0, width: 32, hidden_layers: 3, train_b: false }),
@@ -480,7 +498,7 @@ pub fn test_specializations() -> Vec<Specialization> {
     for spec in test_models() {
         // The variant the engine picks on an H100 (227 KB of shared memory per block).
         v.push(infer_per_pixel(&spec, per_pixel_smem(&spec) <= 227 * 1024));
-        for p in [Precision::Bf16, Precision::Fp16] {
+        for p in [Precision::Bf16, Precision::Fp16, Precision::Tf32] {
             if let Ok(k) = infer_coop(&spec, p) {
                 v.push(k);
             }
@@ -545,6 +563,27 @@ mod tests {
             assert_eq!((shape.warps, shape.tile), (8, 128));
         }
         assert_eq!(train_step(&spec, Precision::Fp16, 227 * 1024).expect("fits").0.file, KernelFile::MlpTrain);
+    }
+
+    #[test]
+    fn tf32_takes_the_weight_streaming_step_with_32_bit_matrices() {
+        let siren = |width, hidden_layers| ModelSpec::Siren(SirenSpec { width, hidden_layers, ..Default::default() });
+        let (k, shape) = train_step(&siren(64, 8), Precision::Tf32, 227 * 1024).expect("fits");
+        assert_eq!(k.file, KernelFile::MlpTrainWide);
+        assert!(k.defines.contains(&d("TF32", 1)) && k.defines.contains(&d("FAST_SINCOS", 1)));
+        let (_, bf16) = train_step_wide(&siren(64, 8), Precision::Bf16, 227 * 1024).expect("fits");
+        let tf32 = train_wide_smem(&siren(64, 8), Precision::Tf32, bf16.warps, bf16.tile);
+        assert!(tf32 > bf16.smem && tf32 < 2 * bf16.smem, "{tf32} vs {}", bf16.smem);
+        assert!(shape.smem <= 227 * 1024);
+        assert!(train_step(&siren(128, 8), Precision::Tf32, 227 * 1024).is_ok());
+        // One 256 × 256 layer in tf32 is 256 KB: more than any GPU's shared memory, and said so.
+        let err = train_step(&siren(256, 8), Precision::Tf32, 227 * 1024).expect_err("too big");
+        assert!(err.to_string().contains("weight-streaming"), "{err}");
+        let err = train_step_fused(&siren(64, 8), Precision::Tf32, 227 * 1024).expect_err("fused is 16-bit");
+        assert!(err.to_string().contains("tf32 mlp_train_wide.cu"), "{err}");
+        let odd = ModelSpec::Siren(SirenSpec { width: 40, hidden_layers: 2, ..Default::default() });
+        let err = train_step(&odd, Precision::Tf32, 227 * 1024).expect_err("width 40");
+        assert!(err.to_string().contains("the tf32 training step needs a width divisible by 16"), "{err}");
     }
 
     #[test]

@@ -36,7 +36,12 @@ fn check(name: impl Into<String>, result: Result<String, String>) -> Check {
 
 /// Whether the CUDA engine trains `spec` (in the fused or the weight-streaming step) on this GPU.
 pub fn trains(spec: &ModelSpec, smem: usize) -> bool {
-    crate::trains_on_cuda(spec) && kernels::train_step(spec, Precision::Bf16, smem).is_ok()
+    trains_in(spec, Precision::Bf16, smem)
+}
+
+/// Whether the CUDA engine trains `spec` in `precision` within `smem` bytes of shared memory.
+pub fn trains_in(spec: &ModelSpec, precision: Precision, smem: usize) -> bool {
+    crate::trains_on_cuda(spec) && kernels::train_step(spec, precision, smem).is_ok()
 }
 
 fn rel_l2(got: &[f32], want: &[f64]) -> f64 {
@@ -110,10 +115,12 @@ fn tensor_core_layers(spec: &ModelSpec) -> std::ops::Range<usize> {
     }
 }
 
-/// `x` (an f32 value) rounded to the 16-bit type of `precision`.
+/// `x` (an f32 value) rounded to the tensor-core type of `precision` (tf32: PTX's cvt.rna, to
+/// nearest with ties away from zero, on the magnitude bits).
 fn round_to(precision: Precision, x: f64) -> f64 {
     match precision {
         Precision::Fp16 => f64::from(half::f16::from_f32(x as f32)),
+        Precision::Tf32 => f64::from(f32::from_bits(((x as f32).to_bits() + 0x1000) & 0xffff_e000)),
         _ => f64::from(half::bf16::from_f32(x as f32)),
     }
 }
@@ -143,7 +150,7 @@ fn fused_gradient_matches_oracle(gpu: &Arc<Gpu>, precision: Precision) -> Result
     let (mut worst, mut worst_at_exact) = (0.0f64, 0.0f64);
     let (mut count, mut wide) = (0, 0);
     for (i, spec) in test_models().into_iter().enumerate() {
-        if !trains(&spec, gpu.smem_optin) {
+        if !trains_in(&spec, precision, gpu.smem_optin) {
             continue;
         }
         let kernel = kernels::train_step(&spec, precision, gpu.smem_optin).map_err(|e| e.to_string())?.0.file;
@@ -305,7 +312,7 @@ fn wide_training_matches_cpu(gpu: &Arc<Gpu>, precision: Precision) -> Result<Str
     ];
     let mut detail = Vec::new();
     for (i, spec) in specs.into_iter().enumerate() {
-        if !trains(&spec, gpu.smem_optin) {
+        if !trains_in(&spec, precision, gpu.smem_optin) {
             continue;
         }
         let model = Model::new(spec.clone(), 900 + i as u64).map_err(|e| e.to_string())?;
@@ -382,6 +389,10 @@ pub fn run(gpu: Arc<Gpu>, seed_data: Option<&Path>) -> Vec<Check> {
         ));
     }
     checks.push(check(
+        "Tf32 training gradient vs the oracle (weight-streaming step, m16n8k8)",
+        fused_gradient_matches_oracle(&gpu, Precision::Tf32),
+    ));
+    checks.push(check(
         "Fp32 training gradient vs the exact f64 oracle (mlp_train_fp32.cu; relative L2 ≤ 1e-4)",
         fp32_gradient_matches_oracle(&gpu),
     ));
@@ -401,6 +412,16 @@ pub fn run(gpu: Arc<Gpu>, seed_data: Option<&Path>) -> Vec<Check> {
             wide_training_matches_cpu(&gpu, p),
         ));
     }
+    let trains_tf32_here: fn(&ModelSpec) -> bool = |s| trains_in(s, Precision::Tf32, 160 * 1024);
+    checks.push(check(
+        "Tf32 training ends within 0.3 dB of the CPU engine (test models, 60 steps)",
+        testing::check_training_matches_cpu(&mut make(Precision::Tf32), 60, 0.3, trains_tf32_here)
+            .map(|()| "ok".into()),
+    ));
+    checks.push(check(
+        "Tf32 training (SIREN-32×3, SIREN-128×8, Fourier) ends within 0.3 dB of the CPU engine",
+        wide_training_matches_cpu(&gpu, Precision::Tf32),
+    ));
     let trains_fp32_here: fn(&ModelSpec) -> bool = |s| trains_fp32(s, 160 * 1024);
     checks.push(check(
         "Fp32 training ends within 0.3 dB of the CPU engine (test models, 60 steps)",
@@ -419,7 +440,7 @@ pub fn run(gpu: Arc<Gpu>, seed_data: Option<&Path>) -> Vec<Check> {
     match seed_data.map(|d| d.join("target.jpeg")) {
         Some(path) if path.is_file() => match Image::load(&path, None) {
             Ok(image) => {
-                for p in [Precision::Bf16, Precision::Fp16, Precision::Fp32] {
+                for p in [Precision::Bf16, Precision::Fp16, Precision::Tf32, Precision::Fp32] {
                     checks.push(check(
                         format!("SIREN-64×8 {p:?} on target.jpeg within 0.3 dB of the CPU engine"),
                         seed_image_training_matches_cpu(&gpu, p, &image),

@@ -32,8 +32,14 @@ fn training_ceiling(spec: &ModelSpec, precision: Precision) -> (f64, &'static st
         return (FFMA_FLOPS / flops, "FFMA fp32");
     }
     let sines = 2.0 * mlp.layers.iter().take(mlp.layers.len() - 1).map(|l| l.outputs).sum::<usize>() as f64;
-    let (mma, mufu) = (MMA_FLOPS / flops, MUFU_OPS / sines);
-    if mma < mufu { (mma, "mma.sync bf16") } else { (mufu, "MUFU sin/cos") }
+    // tf32 runs the tensor cores at half the 16-bit rate (NVIDIA's H100 datasheet; not measured here).
+    let (mma, name) = if precision == Precision::Tf32 {
+        (MMA_FLOPS / 2.0 / flops, "mma.sync tf32 (half the bf16 rate)")
+    } else {
+        (MMA_FLOPS / flops, "mma.sync bf16")
+    };
+    let mufu = MUFU_OPS / sines;
+    if mma < mufu { (mma, name) } else { (mufu, "MUFU sin/cos") }
 }
 
 fn precision_name(p: Precision) -> String {
@@ -157,8 +163,8 @@ fn to_quality_case(e: &mut CudaEngine, image: &Image, target_db: f64, recipe: Re
 }
 
 /// Runs the CUDA cases; each record (or the error of a case) goes to `emit`. Training runs in
-/// both tensor-core precisions on the seed's SIREN-64×8 (and in fp32 at batch 2¹⁸), in `e`'s
-/// precision otherwise.
+/// both 16-bit tensor-core precisions on the seed's SIREN-64×8 (and in fp32 and tf32 at batch
+/// 2¹⁸, tf32 also at 2048, to 22 dB and at width 128), in `e`'s precision otherwise.
 pub fn run(e: &mut CudaEngine, image: &Image, quick: bool, only: &[String], emit: &mut dyn FnMut(Value)) {
     let steps = if quick { 20 } else { 100 };
     let mut record = |name: &str, case: &mut dyn FnMut() -> Result<Value>| {
@@ -190,6 +196,12 @@ pub fn run(e: &mut CudaEngine, image: &Image, quick: bool, only: &[String], emit
     // fp32 on the SIMT cores (mlp_train_fp32.cu), beside the tensor-core records.
     let mut fp32 = CudaEngine::on(e.gpu().clone(), Precision::Fp32);
     record("train/siren-64x8/b262144", &mut || train_case(&mut fp32, image, 64, 1 << 18, steps));
+    // tf32 on the tensor cores (mlp_train_wide.cu).
+    let mut tf32 = CudaEngine::on(e.gpu().clone(), Precision::Tf32);
+    record("train/siren-64x8/b262144", &mut || train_case(&mut tf32, image, 64, 1 << 18, steps));
+    record("train/siren-64x8/b2048", &mut || train_case(&mut tf32, image, 64, 2048, 10 * steps));
+    record("train/siren-128x8/b262144", &mut || train_case(&mut tf32, image, 128, 1 << 18, steps));
+    record("to-quality/siren-64x8/22dB", &mut || to_quality_case(&mut tf32, image, 22.0, PEER_RECIPE));
     record("infer/siren-64x8/full-image/per-pixel", &mut || infer_case(e, image, Strategy::PerPixel, Precision::Fp32));
     for p in [Precision::Bf16, Precision::Fp16] {
         record("infer/siren-64x8/full-image/cooperative", &mut || infer_case(e, image, Strategy::Cooperative, p));

@@ -113,7 +113,8 @@ pub struct TrainArgs {
     pub engine: EngineChoice,
     /// Arithmetic of the matrix products on engines that have a choice (CUDA: fp16 or bf16
     /// on the tensor cores with fp32 accumulation and fp32 master weights, or fp32 everywhere
-    /// on the SIMT cores, ~4× slower; tf32 is not implemented; the CPU engine computes in
+    /// on the SIMT cores, ~4× slower; tf32 on the tensor cores through the weight-streaming
+    /// step (widths up to 128 for 8 hidden layers); the CPU engine computes in
     /// fp32). fp16 is the default: SIREN's and the Fourier MLP's activations are bounded, so
     /// fp16's 3 extra mantissa bits cost no range; its gradients are 3× or more closer to f64
     /// than bf16's (BENCHMARKS.md), at the same speed.
