@@ -2,9 +2,9 @@
 //! instruction mix, and its CUBIN (for `nvdisasm`), and prints ptxas's resource use (registers,
 //! spills, shared memory).
 //!
-//! `cargo run -p nfield-cuda --example dump_train_ptx -- [WIDTH] [DEPTH] [bf16|fp16|tf32|fp32] [OUT.ptx] [auto|wide]`
+//! `cargo run -p nfield-cuda --example dump_train_ptx -- [WIDTH] [DEPTH] [bf16|fp16|tf32|fp32] [OUT.ptx] [auto|wide|coop]`
 //! (defaults: the seed's SIREN 64×8, fp16, `train.ptx`, the step the engine picks; `wide` forces
-//! the weight-streaming step, mlp_train_wide.cu; fp32 takes mlp_train_fp32.cu, tf32 the weight-streaming step). A width of
+//! the weight-streaming step, mlp_train_wide.cu; `coop` dumps the cooperative inference kernel instead; fp32 takes mlp_train_fp32.cu, tf32 the weight-streaming step). A width of
 //! `fourier` takes the default Fourier MLP instead. Needs NVRTC (see the README).
 use nfield::Precision;
 use nfield::model::{FourierSpec, ModelSpec, SirenSpec};
@@ -27,16 +27,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(other) => return Err(format!("precision must be bf16, fp16, tf32 or fp32, got {other}").into()),
     };
     let out = args.get(3).map_or("train.ptx", String::as_str);
-    let wide = match args.get(4).map(String::as_str) {
-        None | Some("auto") => false,
-        Some("wide") => true,
-        Some(other) => return Err(format!("the step must be auto or wide, got {other}").into()),
+    let (wide, coop) = match args.get(4).map(String::as_str) {
+        None | Some("auto") => (false, false),
+        Some("wide") => (true, false),
+        Some("coop") => (false, true),
+        Some(other) => return Err(format!("the kernel must be auto, wide or coop, got {other}").into()),
     };
 
     nfield_cuda::nvrtc::ensure()?;
     // 227 KiB: the H100's opt-in shared memory per block.
     let spec = if fourier { ModelSpec::Fourier(FourierSpec::default()) } else { ModelSpec::Siren(spec) };
-    let (kernel, shape) = if wide {
+    let (kernel, shape) = if coop {
+        let k = nfield_cuda::kernels::infer_coop(&spec, precision)?;
+        let smem = nfield_cuda::kernels::infer_coop_smem(&spec);
+        (k, nfield_cuda::kernels::TrainShape { warps: nfield_cuda::kernels::coop_layout(&spec).0, tile: 16, smem })
+    } else if wide {
         nfield_cuda::kernels::train_step_wide(&spec, precision, 232_448)?
     } else {
         nfield_cuda::kernels::train_step(&spec, precision, 232_448)?

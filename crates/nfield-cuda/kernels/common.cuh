@@ -91,6 +91,21 @@ DEV void sin_cos_precise_arg(double arg, float* s, float* c) {
     sincos_reduced(r, (int)k, s, c);
 }
 
+// SIREN's first layer at one neuron: s = sin(ω0 z), d = ω0 cos(ω0 z), z = b + w0 x + w1 y.
+// FAST_SINCOS (products in fp16, bf16 or tf32): z in fp32 and the special-function unit (the
+// argument's rounding, ~4e-6 at ω0 = 30, is a hundredth of the 10-bit operand s becomes).
+// Otherwise (fp32 paths) z in double and the polynomials: within ~1e-7 of the f64 oracle.
+DEV void siren_first_sincos(float w0, float w1, float b, float x, float y, float omega0, float* s, float* d) {
+    float co;
+#if FAST_SINCOS
+    sin_cos(omega0 * fmaf(w1, y, fmaf(w0, x, b)), s, &co);
+#else
+    const double z = (double)b + (double)w0 * (double)x + (double)w1 * (double)y;
+    sin_cos_precise_arg((double)omega0 * z, s, &co);
+#endif
+    *d = omega0 * co;
+}
+
 DEV float sigmoidf(float z) { return 1.0f / (1.0f + __expf(-z)); }
 
 // ---------------------------------------------------------------- 16-bit packing

@@ -210,12 +210,8 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
             for (int e = 0; e < 4; ++e) {
                 const int c = 8 * j + 2 * t + (e & 1);
                 const float x = e < 2 ? x0 : x1, y = e < 2 ? y0 : y1;
-                const double z = (double)params[L0_B + c] + (double)params[L0_W + 2 * c] * (double)x +
-                                 (double)params[L0_W + 2 * c + 1] * (double)y;
-                float s, co;
-                sin_cos_precise_arg((double)OMEGA0 * z, &s, &co);
-                v[j][e] = s;
-                d[e] = OMEGA0 * co;
+                siren_first_sincos(params[L0_W + 2 * c], params[L0_W + 2 * c + 1], params[L0_B + c], x, y, OMEGA0,
+                                   &v[j][e], &d[e]);
             }
             der[0][j][0] = pack_f16(d[0], d[1]);
             der[0][j][1] = pack_f16(d[2], d[3]);

@@ -174,13 +174,10 @@ DEV void weight_gradient(float* dst, const float* d, const float* a, int lda, in
 }
 
 #if MODEL == 0
-// SIREN's layer 0 at column c: sin(ω0 z) and ω0·cos(ω0 z), z = b + w·(x, y) formed in double.
+// SIREN's layer 0 at column c: sin(ω0 z) and ω0·cos(ω0 z), z = b + w·(x, y) formed in double
+// (common.cuh's siren_first_sincos without FAST_SINCOS).
 DEV void siren_first(const float* small, int c, float x, float y, float* s, float* d) {
-    const double z = (double)small[SM_B0 + c] + (double)small[SM_W0 + 2 * c] * (double)x +
-                     (double)small[SM_W0 + 2 * c + 1] * (double)y;
-    float co;
-    sin_cos_precise_arg((double)OMEGA0 * z, s, &co);
-    *d = OMEGA0 * co;
+    siren_first_sincos(small[SM_W0 + 2 * c], small[SM_W0 + 2 * c + 1], small[SM_B0 + c], x, y, OMEGA0, s, d);
 }
 
 // scratch[s][c] = a_m for every sample and column: sin(ω z_m) from act_m (m ≥ 1), or layer 0

@@ -32,7 +32,7 @@
 // (SWZ: swz_chunks of 8 or 4 elements).
 //
 // Per tile: A. sampling; B. forward, layer by layer (layer 0 in fp32 for SIREN with the
-// double-precision argument, or on the tensor cores from the Fourier features; hidden layers on
+// fp32 argument (siren_first_sincos), or on the tensor cores from the Fourier features; hidden layers on
 // the tensor cores, A fragments of act_k by ldmatrix, B fragments of wbuf by ldmatrix); the last
 // layer's fp32 epilogue also forms the 3 output sums, reduced over the column groups in a fixed
 // order, then loss and dy per sample. C. backward, m = N_HIDDEN .. 0: RECOMPUTE z_m (same
@@ -225,13 +225,10 @@ DEV void weight_gradient(float* dst, const MT* s, const MT* a, int wa, int warp,
 }
 
 #if MODEL == 0
-// SIREN's layer 0 at column c: sin(ω0 z) and ω0·cos(ω0 z), z = b + w·(x, y) formed in double.
+// SIREN's layer 0 at column c: sin(ω0 z) and ω0·cos(ω0 z), z = b + w·(x, y) (common.cuh's
+// siren_first_sincos: fp32 argument and the special-function unit in these modes).
 DEV void siren_first(const float* small, int c, float x, float y, float* s, float* d) {
-    const double z = (double)small[SM_B0 + c] + (double)small[SM_W0 + 2 * c] * (double)x +
-                     (double)small[SM_W0 + 2 * c + 1] * (double)y;
-    float co;
-    sin_cos_precise_arg((double)OMEGA0 * z, s, &co);
-    *d = OMEGA0 * co;
+    siren_first_sincos(small[SM_W0 + 2 * c], small[SM_W0 + 2 * c + 1], small[SM_B0 + c], x, y, OMEGA0, s, d);
 }
 #endif
 

@@ -2,7 +2,7 @@
 //! kernels (fused step, reduction + Adam, step counter) captured once in a CUDA graph and
 //! replayed, so nothing crosses the bus between log intervals.
 
-use crate::kernels::{self, COOP_WARPS, PER_PIXEL_THREADS, TrainShape};
+use crate::kernels::{self, PER_PIXEL_THREADS, TrainShape};
 use crate::runtime::Gpu;
 use crate::{Error, Result};
 use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
@@ -328,17 +328,11 @@ impl CudaEngine {
             let k = kernels::infer_coop(spec, opts.precision)?;
             let smem = kernels::infer_coop_smem(spec);
             let f = gpu.function(&k, "mlp_infer_coop", smem)?;
-            let per_sm = f.occupancy_max_active_blocks_per_multiprocessor(32 * COOP_WARPS, smem, None)?.max(1);
-            let tiles = n.div_ceil(16 * COOP_WARPS as usize) as u32;
+            let (warps, tiles_per_warp) = kernels::coop_layout(spec);
+            let per_sm = f.occupancy_max_active_blocks_per_multiprocessor(32 * warps, smem, None)?.max(1);
+            let tiles = n.div_ceil(16 * (warps * tiles_per_warp) as usize) as u32;
             let grid = tiles.min(gpu.sm_count * per_sm).max(1);
-            (
-                f,
-                LaunchConfig {
-                    grid_dim: (grid, 1, 1),
-                    block_dim: (32 * COOP_WARPS, 1, 1),
-                    shared_mem_bytes: smem as u32,
-                },
-            )
+            (f, LaunchConfig { grid_dim: (grid, 1, 1), block_dim: (32 * warps, 1, 1), shared_mem_bytes: smem as u32 })
         } else {
             let smem = kernels::per_pixel_smem(spec);
             let smem_weights = smem <= gpu.smem_optin;
