@@ -48,18 +48,18 @@ DEV void sincos_reduced(float r, int q, float* s, float* c) {
     *c = k == 0 ? cp : k == 1 ? -sp : k == 2 ? -cp : sp;
 }
 
-// sin and cos of x. FAST (half-precision modes): range reduction to [-π, π] (two-term
-// Cody-Waite), then the special-function unit (abs. error ~4e-7 there). Otherwise a three-term
+// sin and cos of x. FAST (16-bit and tf32 modes): the special-function unit on x as it is. The
+// unit takes x/2π and reduces it itself: the absolute error is ~5e-7 on [-π, π] and grows with
+// |x| through the rounding of x/2π (~2e-6 at |x| = 50, ~1e-5 at 600), against the 2.4e-4
+// rounding of the 10-bit operand the value becomes (an explicit reduction cost 3 of 5
+// instructions per value). Otherwise a three-term
 // Cody-Waite reduction by π/2 and the polynomials: ~1e-7 absolute for |x| < 1e4, inline, no
 // slow path (the library's sincosf is not inlined, and its calls made the per-pixel kernel spill
 // its accumulators around every activation).
 DEV void sin_cos(float x, float* s, float* c) {
 #if FAST_SINCOS
-    const float k = rintf(x * 0.15915494309189535f);
-    float r = fmaf(-k, 6.28318548202514648f, x);
-    r = fmaf(-k, -1.7484555314695172e-7f, r);
-    *s = __sinf(r);
-    *c = __cosf(r);
+    *s = __sinf(x);
+    *c = __cosf(x);
 #else
     const float q = rintf(x * 0.63661977236758134f);
     float r = fmaf(-q, 1.5703125f, x);
@@ -72,10 +72,7 @@ DEV void sin_cos(float x, float* s, float* c) {
 // sin alone (inference has no use for the cosine).
 DEV float sin_only(float x) {
 #if FAST_SINCOS
-    const float k = rintf(x * 0.15915494309189535f);
-    float r = fmaf(-k, 6.28318548202514648f, x);
-    r = fmaf(-k, -1.7484555314695172e-7f, r);
-    return __sinf(r);
+    return __sinf(x);
 #else
     float s, c;
     sin_cos(x, &s, &c);

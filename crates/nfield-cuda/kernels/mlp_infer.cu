@@ -6,9 +6,8 @@
 //                        (mma.sync m16n8k16, bf16 or fp16 operands, fp32 accumulation); each
 //                        layer's accumulator fragments become the next layer's A fragments in
 //                        registers, so activations never touch memory; weights in shared memory
-//                        (B fragments by ldmatrix), accumulators start at the bias; SIREN's
-//                        hidden sines straight on the special-function unit (coop_act); a
-//                        warp carries TPW tiles together
+//                        (B fragments by ldmatrix), accumulators start at the bias; a warp
+//                        carries TPW tiles together
 //
 // params: the model's parameters (f32, nfield layout, see encoding.cuh); scales: LEVELS level
 // scales (hash grid) or null; q: the grid (when points is null); points: (n, 2) f32 or null;
@@ -146,20 +145,6 @@ extern "C" __global__ void mlp_infer_per_pixel(const float* __restrict__ params,
 #define LDW (WIDTH + 8)      // padded row of a 16-bit weight matrix: conflict-free fragment loads
 #define IN_KT (IN_DIM / 16)  // k-tiles of layer 0 (Fourier, hash grid)
 #define LDW0 (IN_DIM + 8)
-
-// The hidden activation in the cooperative kernel: ReLU, or SIREN's sin(ω z) by MUFU.SIN on the
-// argument as it
-// is, without sin_only's explicit reduction to [-π, π] (three instructions of five). The unit
-// reduces the argument in revolutions itself; its absolute error grows with |x| but stays below
-// ~1e-5 for |x| < 600, twenty times under the 5e-4 relative rounding of the fp16/bf16 operand it
-// feeds (hidden pre-activations of trained SIRENs are O(1-10)).
-DEV float coop_act(float z) {
-#if MODEL == 0
-    return __sinf(OMEGA * z);
-#else
-    return fmaxf(z, 0.0f);
-#endif
-}
 
 // Activation of the fragment values `v` (C layout) and their packing into A fragments.
 DEV void to_fragments(float (*v)[4], u32 (*a)[4]) {
@@ -345,7 +330,7 @@ extern "C" __global__ void __launch_bounds__(32 * COOP_WARPS)
 #pragma unroll
                     for (int jj = 0; jj < 2; ++jj) {
 #pragma unroll
-                        for (int e = 0; e < 4; ++e) v[u][j + jj][e] = coop_act(v[u][j + jj][e]);
+                        for (int e = 0; e < 4; ++e) v[u][j + jj][e] = hidden_act(v[u][j + jj][e]);
                     }
                 }
             }

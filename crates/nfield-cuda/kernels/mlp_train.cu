@@ -172,6 +172,7 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
 #endif
     const u64 step = *step_counter;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int quad = lane / 8, r8 = lane % 8;   // ldmatrix: which matrix and row this lane addresses
     const int r0 = 16 * warp + g, r1 = r0 + 8;  // this lane's two rows of the tile
     float* const stage = sm.stage + warp * STAGE_LEN;
     float block_loss = 0.0f;
@@ -255,33 +256,44 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
             to_fragments(v, a);
             const u16* wk = sm.w + k * WIDTH * WIDTH;
 #pragma unroll
-            for (int j = 0; j < NT; ++j) {
-                v[j][0] = v[j][1] = v[j][2] = v[j][3] = 0.0f;
+            for (int j = 0; j < NT; j += 2) {
+                // Accumulators start at the bias; B fragments of n-tiles j, j + 1 by one ldmatrix
+                // per k-tile: (j, k lo), (j, k hi), (j + 1, k lo), (j + 1, k hi).
+#pragma unroll
+                for (int jj = 0; jj < 2; ++jj) {
+                    const int c = HID_B(k) + 8 * (j + jj) + 2 * t;
+                    v[j + jj][0] = v[j + jj][2] = params[c];
+                    v[j + jj][1] = v[j + jj][3] = params[c + 1];
+                }
 #pragma unroll
                 for (int kt = 0; kt < KT; ++kt) {
-                    mma16816(v[j], a[kt], ld32(wk, swz(8 * j + g, 16 * kt + 2 * t, WIDTH)),
-                             ld32(wk, swz(8 * j + g, 16 * kt + 8 + 2 * t, WIDTH)));
+                    u32 b[4];
+                    ldmatrix_x4(b, wk + swz(8 * j + r8 + 8 * (quad >> 1), 16 * kt + 8 * (quad & 1), WIDTH));
+                    mma16816(v[j], a[kt], b[0], b[1]);
+                    mma16816(v[j + 1], a[kt], b[2], b[3]);
                 }
-                const float b0 = params[HID_B(k) + 8 * j + 2 * t], b1 = params[HID_B(k) + 8 * j + 2 * t + 1];
+#pragma unroll
+                for (int jj = 0; jj < 2; ++jj) {
 #if MODEL == 0
-                float d[4];
+                    float d[4];
 #endif
 #pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const float z = v[j][e] + ((e & 1) ? b1 : b0);
+                    for (int e = 0; e < 4; ++e) {
+                        const float z = v[j + jj][e];
 #if MODEL == 0
-                    float s, co;
-                    sin_cos(OMEGA * z, &s, &co);
-                    v[j][e] = s;
-                    d[e] = OMEGA * co;
+                        float s, co;
+                        sin_cos(OMEGA * z, &s, &co);
+                        v[j + jj][e] = s;
+                        d[e] = OMEGA * co;
 #else
-                    v[j][e] = fmaxf(z, 0.f);
+                        v[j + jj][e] = fmaxf(z, 0.f);
+#endif
+                    }
+#if MODEL == 0
+                    der[k + 1][j + jj][0] = pack_f16(d[0], d[1]);
+                    der[k + 1][j + jj][1] = pack_f16(d[2], d[3]);
 #endif
                 }
-#if MODEL == 0
-                der[k + 1][j][0] = pack_f16(d[0], d[1]);
-                der[k + 1][j][1] = pack_f16(d[2], d[3]);
-#endif
             }
             store_c_layout(sm.act + (k + 1) * T_SAMPLES * WIDTH, 16 * warp + g, t, v, false);
         }

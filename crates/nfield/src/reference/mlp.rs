@@ -72,6 +72,22 @@ pub fn backward(
     d_out: &[f64],
     grad: &mut [f64],
 ) -> Vec<f64> {
+    backward_rounded(mlp, layout, params, trace, d_out, grad, &|_, v| v)
+}
+
+/// [`backward`] with layer `l`'s deltas `∂L/∂z_l` passed through `round_delta(l, value)` where
+/// they enter the products `∂L/∂W_l = δᵀ·a_in` and `∂L/∂a_in = δ·W_l`, and used unrounded in the
+/// bias gradient: the oracle of an engine whose tensor-core products take 16-bit deltas while
+/// its sums stay in fp32.
+pub fn backward_rounded(
+    mlp: &MlpSpec,
+    layout: &ParamLayout,
+    params: &[f64],
+    trace: &MlpTrace,
+    d_out: &[f64],
+    grad: &mut [f64],
+    round_delta: &dyn Fn(usize, f64) -> f64,
+) -> Vec<f64> {
     let n = trace.n;
     let mut delta_post = d_out.to_vec(); // ∂L/∂(layer output)
     for l in (0..mlp.layers.len()).rev() {
@@ -92,6 +108,7 @@ pub fn backward(
             for o in 0..no {
                 let g = dz[s * no + o];
                 grad[slot.biases + o] += g;
+                let g = round_delta(l, g);
                 for i in 0..ni {
                     grad[slot.weights + o * ni + i] += g * a_in[s * ni + i];
                     d_in[s * ni + i] += g * w[o * ni + i];

@@ -52,6 +52,19 @@ pub fn loss_and_grad_rounded(
     target: &[f64],
     round_input: &dyn Fn(usize, f64) -> f64,
 ) -> (f64, Vec<f64>) {
+    loss_and_grad_mixed(spec, params, x, target, round_input, &|_, v| v)
+}
+
+/// [`loss_and_grad_rounded`] with the deltas of the MLP's products rounded too
+/// ([`mlp::backward_rounded`]): the whole rounding model of a tensor-core training step.
+pub fn loss_and_grad_mixed(
+    spec: &ModelSpec,
+    params: &[f64],
+    x: &[f32],
+    target: &[f64],
+    round_input: &dyn Fn(usize, f64) -> f64,
+    round_delta: &dyn Fn(usize, f64) -> f64,
+) -> (f64, Vec<f64>) {
     let n = x.len() / 2;
     let layout = spec.layout();
     let mlp_spec = spec.mlp();
@@ -59,7 +72,7 @@ pub fn loss_and_grad_rounded(
     let trace = mlp::forward_rounded(&mlp_spec, &layout, params, &features, n, round_input);
     let (loss, d_out) = loss::mse_with_grad(&trace.output, target);
     let mut grad = vec![0.0; params.len()];
-    let d_features = mlp::backward(&mlp_spec, &layout, params, &trace, &d_out, &mut grad);
+    let d_features = mlp::backward_rounded(&mlp_spec, &layout, params, &trace, &d_out, &mut grad, round_delta);
     let enc_range = layout.encoding.clone();
     match spec.encoding() {
         EncodingSpec::Identity => {}

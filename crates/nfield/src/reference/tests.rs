@@ -170,3 +170,30 @@ fn rounded_oracle_differentiates_the_rounded_model() {
         assert!((fd - grad[i]).abs() <= 1e-7 + 1e-5 * grad[i].abs(), "parameter {i}: {} vs {fd}", grad[i]);
     }
 }
+
+/// The delta hook acts exactly where it says: zeroing layer 1's deltas zeroes the weight
+/// gradients of layers 0 and 1 (nothing flows below layer 1), leaves layer 1's bias gradient and
+/// every gradient above layer 1 as in the exact oracle, and the loss is untouched.
+#[test]
+fn delta_rounding_reaches_the_products_not_the_bias() {
+    let spec = ModelSpec::Siren(SirenSpec { width: 8, hidden_layers: 2, ..Default::default() });
+    let model = Model::new(spec.clone(), 9).expect("valid spec");
+    let params = params_f64(&model);
+    let (x, t) = (points(11, 0.0, 1.0, 3), targets(11, 4));
+    let (exact_loss, exact) = loss_and_grad(&spec, &params, &x, &t);
+    let zero_layer_1 = |l: usize, v: f64| if l == 1 { 0.0 } else { v };
+    let (loss, grad) = loss_and_grad_mixed(&spec, &params, &x, &t, &|_, v| v, &zero_layer_1);
+    assert_eq!(loss, exact_loss);
+    let layers = spec.layout().layers;
+    let w1 = layers[1].weights..layers[1].biases;
+    let b1 = layers[1].biases..layers[1].biases + layers[1].outputs;
+    for i in 0..layers[1].biases {
+        let expect_zero = i < layers[0].biases + layers[0].outputs || w1.contains(&i);
+        if expect_zero {
+            assert_eq!(grad[i], 0.0, "parameter {i}");
+        }
+    }
+    assert!(exact[w1.clone()].iter().any(|&g| g != 0.0), "the exact layer-1 weight gradient is not zero");
+    assert_eq!(&grad[b1.clone()], &exact[b1]);
+    assert_eq!(&grad[layers[2].weights..], &exact[layers[2].weights..]);
+}
