@@ -72,26 +72,10 @@ fn case_spec(name: &str) -> Result<(ModelSpec, f32)> {
     })
 }
 
-/// The commit being measured: `$NFIELD_COMMIT`, else `git describe`, else "unknown".
+/// The commit being measured: `$NFIELD_COMMIT`, else the commit the binary was built from
+/// (build.rs; `-dirty` when built from modified tracked files), else "unknown".
 pub fn commit() -> String {
-    if let Ok(c) = std::env::var("NFIELD_COMMIT") {
-        return c;
-    }
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match git(&["rev-parse", "--short=12", "HEAD"]) {
-        Some(c) if git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty()) => {
-            format!("{c}-dirty")
-        }
-        Some(c) => c,
-        None => "unknown".into(),
-    }
+    std::env::var("NFIELD_COMMIT").unwrap_or_else(|_| env!("NFIELD_BUILD_COMMIT").to_string())
 }
 
 /// Today's date (UTC) as `YYYY-MM-DD`.
