@@ -5,15 +5,16 @@
 //! `cargo run -p nfield-cuda --example dump_train_ptx -- [WIDTH] [DEPTH] [bf16|fp16|tf32|fp32] [OUT.ptx] [auto|wide|coop]`
 //! (defaults: the seed's SIREN 64×8, fp16, `train.ptx`, the step the engine picks; `wide` forces
 //! the weight-streaming step, mlp_train_wide.cu; `coop` dumps the cooperative inference kernel instead; fp32 takes mlp_train_fp32.cu, tf32 the weight-streaming step). A width of
-//! `fourier` takes the default Fourier MLP instead. Needs NVRTC (see the README).
+//! `fourier` takes the default Fourier MLP instead, `hash` tiny-cuda-nn's image hash grid. Needs NVRTC (see the README).
 use nfield::Precision;
-use nfield::model::{FourierSpec, ModelSpec, SirenSpec};
+use nfield::model::{FourierSpec, HashGridSpec, ModelSpec, SirenSpec};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut spec = SirenSpec::default();
     let fourier = args.first().is_some_and(|w| w == "fourier");
-    if let Some(w) = args.first().filter(|_| !fourier) {
+    let hash = args.first().is_some_and(|w| w == "hash");
+    if let Some(w) = args.first().filter(|_| !fourier && !hash) {
         spec.width = w.parse()?;
     }
     if let Some(d) = args.get(1) {
@@ -36,7 +37,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     nfield_cuda::nvrtc::ensure()?;
     // 227 KiB: the H100's opt-in shared memory per block.
-    let spec = if fourier { ModelSpec::Fourier(FourierSpec::default()) } else { ModelSpec::Siren(spec) };
+    let spec = if fourier {
+        ModelSpec::Fourier(FourierSpec::default())
+    } else if hash {
+        ModelSpec::HashGrid(HashGridSpec::tiny_cuda_nn_image())
+    } else {
+        ModelSpec::Siren(spec)
+    };
     let (kernel, shape) = if coop {
         let k = nfield_cuda::kernels::infer_coop(&spec, precision)?;
         let smem = nfield_cuda::kernels::infer_coop_smem(&spec);

@@ -1,36 +1,61 @@
 // nfield CUDA kernels: the optimizer end of a training step.
 //
-//   adam_step     one thread per trainable parameter: sums the blocks' gradient partials in
-//                 block order (deterministic), scales by 2/(3B), updates Adam's moments and the
-//                 fp32 master parameter (nfield::reference::adam); block 0 also reduces the
-//                 loss partials into loss_out[0] (the batch MSE).
+//   adam_step     one thread per MLP parameter: sums the blocks' gradient partials in block order
+//                 (deterministic), scales by 2/(3B), updates Adam's moments and the fp32 master
+//                 parameter (nfield::reference::adam); block 0 also reduces the loss partials
+//                 into loss_out[0] (the batch MSE).
+//   adam_dense    the same update for params[offset + i], i < n, from a dense gradient grad[i]
+//                 (the hash table's, added to by the step kernel), which it zeroes for the next
+//                 step.
 //   step_advance  step += 1 (the step counter the sampler and the bias correction read)
 //
-// params, m, v: (n_params) f32 (the trainable prefix of the model layout); partials:
-// (n_blocks, stride) f32; loss_partials: (n_blocks) f32; step: one u64.
+// params, m, v: the model's parameters and Adam's moments, f32, model layout; partials:
+// (n_blocks, stride) f32; loss_partials: (n_blocks) f32; grad: (n) f32; step: one u64.
+
+// Adam's bias corrections at step *step + 1 (1 when off).
+DEV float2 adam_corrections(const u64* step, float beta1, float beta2, u32 bias_correction) {
+    const double t = (double)(*step + 1);
+    if (!bias_correction) return make_float2(1.0f, 1.0f);
+    return make_float2((float)(1.0 / (1.0 - pow((double)beta1, t))), (float)(1.0 / (1.0 - pow((double)beta2, t))));
+}
+
+// One parameter's update from its scaled gradient g.
+DEV void adam_update(float* p, float* m, float* v, float g, float lr, float beta1, float beta2, float eps, float2 c) {
+    const float mi = beta1 * *m + (1.0f - beta1) * g;
+    const float vi = beta2 * *v + (1.0f - beta2) * g * g;
+    *m = mi;
+    *v = vi;
+    *p -= lr * c.x * mi / (sqrtf(vi * c.y) + eps);
+}
 
 extern "C" __global__ void adam_step(float* __restrict__ params, float* __restrict__ m, float* __restrict__ v,
                                      const float* __restrict__ partials, u32 n_blocks, u32 n_params, u32 stride,
                                      const float* __restrict__ loss_partials, float* __restrict__ loss_out,
                                      const u64* __restrict__ step, float lr, float beta1, float beta2, float eps,
                                      u32 bias_correction, float grad_scale, float loss_scale) {
-    const double t = (double)(*step + 1);
-    const float c1 = bias_correction ? (float)(1.0 / (1.0 - pow((double)beta1, t))) : 1.0f;
-    const float c2 = bias_correction ? (float)(1.0 / (1.0 - pow((double)beta2, t))) : 1.0f;
+    const float2 c = adam_corrections(step, beta1, beta2, bias_correction);
     for (u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < n_params; i += gridDim.x * blockDim.x) {
         float g = 0.0f;
         for (u32 b = 0; b < n_blocks; ++b) g += partials[(size_t)b * stride + i];
-        g *= grad_scale;
-        const float mi = beta1 * m[i] + (1.0f - beta1) * g;
-        const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
-        m[i] = mi;
-        v[i] = vi;
-        params[i] -= lr * c1 * mi / (sqrtf(vi * c2) + eps);
+        adam_update(params + i, m + i, v + i, g * grad_scale, lr, beta1, beta2, eps, c);
     }
     if (blockIdx.x == 0 && threadIdx.x == 0) {
         double s = 0.0;
         for (u32 b = 0; b < n_blocks; ++b) s += loss_partials[b];
         loss_out[0] = (float)(s * loss_scale);
+    }
+}
+
+extern "C" __global__ void adam_dense(float* __restrict__ params, float* __restrict__ m, float* __restrict__ v,
+                                      float* __restrict__ grad, u32 offset, u32 n, const u64* __restrict__ step,
+                                      float lr, float beta1, float beta2, float eps, u32 bias_correction,
+                                      float grad_scale) {
+    const float2 c = adam_corrections(step, beta1, beta2, bias_correction);
+    for (u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        const float g = grad[i];
+        grad[i] = 0.0f;
+        const u32 k = offset + i;
+        adam_update(params + k, m + k, v + k, g * grad_scale, lr, beta1, beta2, eps, c);
     }
 }
 

@@ -64,23 +64,51 @@ DEV float fourier_feature(const float* B, float x, float y, int c) {
 #if MODEL == 2
 // Hash-grid level l at (x, y): the FEATURES interpolated features into f
 // (nfield::model::hash_grid: p = x·scale + offset in f32, corners hashed with (1, 2654435761)).
-DEV void hash_level(const float* table, const float* scales, int l, float x, float y, float* f) {
+// The 4 cell corners of (x, y) at level l: their table entries (within the level) and bilinear
+// weights, corner = 2·dx + dy.
+DEV void hash_corners(const float* scales, int l, float x, float y, u32* index, float* w) {
     // mul then add, rounded separately, exactly as the CPU engine and the oracle do
     const float px = __fadd_rn(__fmul_rn(x, scales[l]), HASH_OFFSET);
     const float py = __fadd_rn(__fmul_rn(y, scales[l]), HASH_OFFSET);
     const float fx = floorf(px), fy = floorf(py);
     const float tx = px - fx, ty = py - fy;
     const u32 cx = (u32)(int)fx, cy = (u32)(int)fy;
+#pragma unroll
+    for (int corner = 0; corner < 4; ++corner) {
+        const u32 dx = corner >> 1, dy = corner & 1;
+        index[corner] = ((cx + dx) ^ ((cy + dy) * 2654435761u)) & (TABLE_SIZE - 1);
+        w[corner] = (dx ? tx : 1.0f - tx) * (dy ? ty : 1.0f - ty);
+    }
+}
+
+DEV void hash_level(const float* table, const float* scales, int l, float x, float y, float* f) {
+    u32 index[4];
+    float w[4];
+    hash_corners(scales, l, x, y, index, w);
     const float* level = table + (size_t)l * TABLE_SIZE * FEATURES;
 #pragma unroll
     for (int k = 0; k < FEATURES; ++k) f[k] = 0.0f;
 #pragma unroll
     for (int corner = 0; corner < 4; ++corner) {
-        const u32 dx = corner >> 1, dy = corner & 1;
-        const u32 index = ((cx + dx) ^ ((cy + dy) * 2654435761u)) & (TABLE_SIZE - 1);
-        const float w = (dx ? tx : 1.0f - tx) * (dy ? ty : 1.0f - ty);
 #pragma unroll
-        for (int k = 0; k < FEATURES; ++k) f[k] = fmaf(w, __ldg(level + (size_t)index * FEATURES + k), f[k]);
+        for (int k = 0; k < FEATURES; ++k) {
+            f[k] = fmaf(w[corner], __ldg(level + (size_t)index[corner] * FEATURES + k), f[k]);
+        }
+    }
+}
+
+// Adds the gradient g (FEATURES values, ∂L/∂ of level l's features at (x, y)) into the table's
+// gradient grad (the table's layout): w·g at each corner, with float atomics (their order, and
+// so the last bits of a sum, vary run to run).
+DEV void hash_level_backward(float* grad, const float* scales, int l, float x, float y, const float* g) {
+    u32 index[4];
+    float w[4];
+    hash_corners(scales, l, x, y, index, w);
+    float* level = grad + (size_t)l * TABLE_SIZE * FEATURES;
+#pragma unroll
+    for (int corner = 0; corner < 4; ++corner) {
+#pragma unroll
+        for (int k = 0; k < FEATURES; ++k) atomicAdd(level + (size_t)index[corner] * FEATURES + k, w[corner] * g[k]);
     }
 }
 #endif

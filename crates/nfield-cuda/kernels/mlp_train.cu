@@ -128,7 +128,8 @@ DEV void fetch_sample(float* dst, const TrainTarget& target, u64 seed, u64 step,
 
 extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
     mlp_train_step(const float* __restrict__ params, TrainTarget target, const u64* __restrict__ step_counter,
-                   u64 seed, u32 batch, float* __restrict__ partials, float* __restrict__ loss_partials) {
+                   u64 seed, u32 batch, float* __restrict__ partials, float* __restrict__ loss_partials,
+                   const float* __restrict__ scales, float* __restrict__ enc_grad) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     Smem sm;
     {

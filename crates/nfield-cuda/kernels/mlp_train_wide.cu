@@ -1,12 +1,15 @@
-// nfield CUDA kernels: the weight-streaming training step of SIREN and the Fourier MLP (frozen
-// B), for what mlp_train.cu's fused step cannot hold (widths 80-256, deep models), and the only
-// tf32 step (TF32 = 1: the matrices in shared memory hold tf32 in 32 bits). Same kernel
+// nfield CUDA kernels: the weight-streaming training step of SIREN, the Fourier MLP (frozen B)
+// and the hash grid (MODEL 2: the encoding gathered per tile into shared memory, the table's
+// gradient added with atomics into enc_grad), for what mlp_train.cu's fused step cannot hold
+// (widths 80-256, deep models, hash grids), and the only tf32 step (TF32 = 1: the matrices in
+// shared memory hold tf32 in 32 bits). Same kernel
 // name, parameters, partials contract, sampling and rounding model as mlp_train.cu, so adam.cu
 // and the engine use it unchanged.
 // (TrainTarget, sampling, swz, the gradient tiles and PARTIAL_STRIDE: train_common.cuh.)
 //
 // Contract (shared with mlp_train.cu):
-//   mlp_train_step(params, target, step_counter, seed, batch, partials, loss_partials), a
+//   mlp_train_step(params, target, step_counter, seed, batch, partials, loss_partials, scales,
+//   enc_grad), a
 //   persistent grid; block b takes tiles b, b + gridDim.x, ... of TILE samples (sample i of the
 //   batch is pixel train_pixel(seed, step, i); indices ≥ batch are padding, colour −1: no loss,
 //   no gradient). partials: (gridDim.x, PARTIAL_STRIDE) f32, each block's own fp32 sum of every
@@ -65,6 +68,7 @@ typedef u32 MT;          // tf32 bits
 #define KSTEP 8          // k of one mma
 #define MMA mma1688_tf32
 DEV void st_pair(MT* m, int i, float lo, float hi) { *(uint2*)(m + i) = make_uint2(to_tf32(lo), to_tf32(hi)); }
+DEV void st_one(MT* m, int i, float v) { m[i] = to_tf32(v); }
 DEV float mt_to_f32(MT v) { return __uint_as_float(v); }
 #else
 typedef u16 MT;
@@ -72,6 +76,7 @@ typedef u16 MT;
 #define KSTEP 16
 #define MMA mma16816
 DEV void st_pair(MT* m, int i, float lo, float hi) { st32(m, i, PACK2(lo, hi)); }
+DEV void st_one(MT* m, int i, float v) { m[i] = TO_HALF(v); }
 DEV float mt_to_f32(MT v) { return TO_F32(v); }
 #endif
 #define SWZ swz_chunks<EPC>
@@ -81,7 +86,7 @@ DEV float mt_to_f32(MT v) { return TO_F32(v); }
 #define CW (WIDTH / CG)
 #define NJ (CW / 8)
 #define NJC (NJ > 6 ? 4 : NJ)  // n-tiles per column chunk of the backward's recomputation
-#if MODEL == 1
+#if MODEL != 0
 #define WBUF_COLS (N_HIDDEN > 0 && WIDTH > IN_DIM ? WIDTH : IN_DIM)
 #else
 #define WBUF_COLS (N_HIDDEN > 0 ? WIDTH : 0)
@@ -89,7 +94,7 @@ DEV float mt_to_f32(MT v) { return TO_F32(v); }
 
 static_assert(TILE % 16 == 0 && TRAIN_WARPS % RG == 0, "TRAIN_WARPS must be a multiple of TILE / 16");
 static_assert(CW * CG == WIDTH && CW % 16 == 0 && CW <= 64, "column groups of 16, 32, 48 or 64 columns");
-static_assert(MODEL == 0 || MODEL == 1, "SIREN or the Fourier MLP");
+static_assert(MODEL == 0 || MODEL == 1 || MODEL == 2, "SIREN, the Fourier MLP or the hash grid");
 
 // The small parameters read per sample, copied to shared memory once per block: the output
 // layer, and SIREN's layer 0 (a shared-memory read is cheap, and the compiler cannot hoist it
@@ -101,7 +106,7 @@ static_assert(MODEL == 0 || MODEL == 1, "SIREN or the Fourier MLP");
 #define SMALL_LEN (MODEL == 0 ? 6 * WIDTH + 4 : 3 * WIDTH + 4)
 // Bytes of the MT region (wbuf, act, enc), rounded up to 16.
 #define HALF_BYTES \
-    (((int)sizeof(MT) * (WIDTH * WBUF_COLS + N_ACT * TILE * WIDTH + (MODEL == 1 ? TILE * IN_DIM : 0)) + 15) / 16 * 16)
+    (((int)sizeof(MT) * (WIDTH * WBUF_COLS + N_ACT * TILE * WIDTH + (MODEL != 0 ? TILE * IN_DIM : 0)) + 15) / 16 * 16)
 #define STAGE_BIAS 0
 #define STAGE_OUT WIDTH
 #define STAGE_W0 (4 * WIDTH)
@@ -247,12 +252,12 @@ DEV void activate(float acc, float b, float* a, float* d) {
 #endif
 }
 
-// The pre-activation accumulators of hidden activation m (m ≥ 1, or m = 0 for Fourier) for the
-// warp's rows and 8·N columns from c0, before the bias (wbuf holds the layer's weights).
+// The pre-activation accumulators of hidden activation m (m ≥ 1, or m = 0 from the encoding) for
+// the warp's rows and 8·N columns from c0, before the bias (wbuf holds the layer's weights).
 template <int N>
 DEV void pre_activation(float (*v)[4], const MT* act, const MT* enc, const MT* wbuf, int m, int R0, int c0,
                         int lane) {
-#if MODEL == 1
+#if MODEL != 0
     if (m == 0) {
         layer_mma<IN_DIM, N>(v, enc, wbuf, R0, c0, lane);
         return;
@@ -266,7 +271,8 @@ DEV int bias_of(int m) { return m == 0 ? L0_B : HID_B(m - 1); }
 
 extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
     mlp_train_step(const float* __restrict__ params, TrainTarget target, const u64* __restrict__ step_counter,
-                   u64 seed, u32 batch, float* __restrict__ partials, float* __restrict__ loss_partials) {
+                   u64 seed, u32 batch, float* __restrict__ partials, float* __restrict__ loss_partials,
+                   const float* __restrict__ scales, float* __restrict__ enc_grad) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     MT* const wbuf = (MT*)smem_raw;
     MT* const act = wbuf + WIDTH * WBUF_COLS;
@@ -314,12 +320,24 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
         store_tile(act, r0, col0, t, v);
 #else
         {
+#if MODEL == 1
             const float* B = params + ENC_OFFSET;
             for (int i = threadIdx.x; i < TILE * IN_DIM / 2; i += blockDim.x) {
                 const int s = i / (IN_DIM / 2), c = 2 * (i % (IN_DIM / 2));
                 const float x = sample[8 * s], y = sample[8 * s + 1];
                 st_pair(enc, SWZ(s, c, IN_DIM), fourier_feature(B, x, y, c), fourier_feature(B, x, y, c + 1));
             }
+#else
+            // The hash grid: one (sample, level) per thread and turn, FEATURES gathered values.
+            const float* table = params + ENC_OFFSET;
+            for (int i = threadIdx.x; i < TILE * LEVELS; i += blockDim.x) {
+                const int s = i / LEVELS, l = i % LEVELS;
+                float f[FEATURES];
+                hash_level(table, scales, l, sample[8 * s], sample[8 * s + 1], f);
+#pragma unroll
+                for (int k = 0; k < FEATURES; ++k) st_one(enc, SWZ(s, l * FEATURES + k, IN_DIM), f[k]);
+            }
+#endif
             fill_weights(wbuf, params + L0_W, WIDTH, IN_DIM);
             __syncthreads();
         }
@@ -438,7 +456,7 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
 #pragma unroll
             for (int j0 = 0; j0 < NJ; j0 += NJC) {  // column chunks: z of one chunk at a time
                 float z[NJC][4];
-                if (recompute && (MODEL == 1 || m > 0)) {
+                if (recompute && (MODEL != 0 || m > 0)) {
                     pre_activation<NJC>(z, act, enc, wbuf, m, R0, col0 + 8 * j0, lane);
                 }
 #pragma unroll
@@ -460,7 +478,7 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
 #pragma unroll
                         for (int e = 0; e < 4; ++e) activate(z[jj][e], (e & 1) ? b1 : b0, &a4[e], &d4[e]);
                     }
-#if MODEL == 1
+#if MODEL != 0
 #pragma unroll
                     for (int h = 0; h < 2; ++h) {
                         const MT* aa = dbuf + SWZ(h ? r1 : r0, cj, WIDTH);  // (cj, cj + 1): one chunk
@@ -497,7 +515,7 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
                     }
                 }
             }
-            if (m > 0 || MODEL == 1) store_tile(dbuf, r0, col0, t, da);  // δ_m over act_m
+            if (m > 0 || MODEL != 0) store_tile(dbuf, r0, col0, t, da);  // δ_m over act_m
             __syncthreads();  // δ_m and the stage complete
             reduce_stage(partial + bias_of(m), stage_all, STAGE_BIAS, WIDTH, first);
             if (m == N_HIDDEN) reduce_stage(partial + OUT_W, stage_all, STAGE_OUT, 3 * WIDTH, first);
@@ -506,6 +524,25 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
                 reduce_stage(partial + L0_W, stage_all, STAGE_W0, 2 * WIDTH, first);
 #else
                 weight_gradient(partial + L0_W, dbuf, enc, IN_DIM, warp, lane, first);  // dW_0 = δ_0ᵀ·enc
+#endif
+#if MODEL == 2
+                // ∂L/∂features = δ_0·W_0 (fp32 sums of the stored δ_0 with fp32 W_0), added into
+                // the table's gradient at each sample's 4 corners per level (padding skipped).
+                for (int i = threadIdx.x; i < TILE * LEVELS; i += blockDim.x) {
+                    const int s = i / LEVELS, l = i % LEVELS;
+                    if (sample[8 * s + 2] < 0.0f) continue;
+                    float gf[FEATURES];
+#pragma unroll
+                    for (int k = 0; k < FEATURES; ++k) gf[k] = 0.0f;
+                    for (int n = 0; n < WIDTH; ++n) {
+                        const float dn = mt_to_f32(dbuf[SWZ(s, n, WIDTH)]);
+#pragma unroll
+                        for (int k = 0; k < FEATURES; ++k) {
+                            gf[k] = fmaf(dn, __ldg(params + L0_W + n * IN_DIM + l * FEATURES + k), gf[k]);
+                        }
+                    }
+                    hash_level_backward(enc_grad, scales, l, sample[8 * s], sample[8 * s + 1], gf);
+                }
 #endif
                 break;
             }

@@ -7,7 +7,9 @@
 // into the partial. Contracts as each function states.
 
 // partials: (gridDim.x, PARTIAL_STRIDE) f32, PARTIAL_STRIDE = MLP_PARAMS rounded up to 4 (so
-// float2 stores stay aligned).
+// float2 stores stay aligned). Every training kernel also takes scales (LEVELS f32, the hash
+// grid's level scales) and enc_grad (the hash table's gradient, LEVELS·TABLE_SIZE·FEATURES f32,
+// added to with atomics, unscaled); only mlp_train_wide.cu's hash grid (MODEL 2) reads them.
 #define PARTIAL_STRIDE ((MLP_PARAMS + 3) / 4 * 4)
 #define N_ACT (N_HIDDEN + 1)  // layers with a hidden activation: 0 .. N_HIDDEN
 
