@@ -97,6 +97,17 @@ DEV void hash_level(const float* table, const float* scales, int l, float x, flo
     }
 }
 
+// *p += (a, b) for two adjacent floats (8-byte aligned): one vector reduction on sm_90, two
+// scalar ones before.
+DEV void red_add2(float* p, float a, float b) {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};" ::"l"(p), "f"(a), "f"(b) : "memory");
+#else
+    atomicAdd(p, a);
+    atomicAdd(p + 1, b);
+#endif
+}
+
 // Adds the gradient g (FEATURES values, ∂L/∂ of level l's features at (x, y)) into the table's
 // gradient grad (the table's layout): w·g at each corner, with float atomics (their order, and
 // so the last bits of a sum, vary run to run).
@@ -107,8 +118,14 @@ DEV void hash_level_backward(float* grad, const float* scales, int l, float x, f
     float* level = grad + (size_t)l * TABLE_SIZE * FEATURES;
 #pragma unroll
     for (int corner = 0; corner < 4; ++corner) {
+        float* entry = level + (size_t)index[corner] * FEATURES;
+#if FEATURES % 2 == 0
 #pragma unroll
-        for (int k = 0; k < FEATURES; ++k) atomicAdd(level + (size_t)index[corner] * FEATURES + k, w[corner] * g[k]);
+        for (int k = 0; k < FEATURES; k += 2) red_add2(entry + k, w[corner] * g[k], w[corner] * g[k + 1]);
+#else
+#pragma unroll
+        for (int k = 0; k < FEATURES; ++k) atomicAdd(entry + k, w[corner] * g[k]);
+#endif
     }
 }
 #endif

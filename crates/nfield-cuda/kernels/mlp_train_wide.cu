@@ -30,7 +30,7 @@
 // [N_HIDDEN+1][TILE][WIDTH] (mma type): every hidden activation of the tile, δ_m written over
 // act_m in the backward; enc [TILE][IN_DIM] (Fourier features); then fp32: sample [TILE][8]
 // (x, y, r, g, b, dy0..2), ostage [CG][TILE][3] (output partial sums per column group), loss
-// [TILE], small [SMALL_LEN] (output layer and SIREN's layer 0), stage [RG][STAGE_LEN] (this
+// [TILE], small [SMALL_LEN] (output layer; SIREN's layer 0; the hash grid's W_0), stage [RG][STAGE_LEN] (this
 // tile's per-row-group sums). MT matrices are row-major with 16-byte chunks XOR-swizzled by row
 // (SWZ: swz_chunks of 8 or 4 elements).
 //
@@ -103,7 +103,8 @@ static_assert(MODEL == 0 || MODEL == 1 || MODEL == 2, "SIREN, the Fourier MLP or
 #define SM_OUT_B (3 * WIDTH)
 #define SM_W0 (3 * WIDTH + 4)
 #define SM_B0 (SM_W0 + 2 * WIDTH)
-#define SMALL_LEN (MODEL == 0 ? 6 * WIDTH + 4 : 3 * WIDTH + 4)
+// The hash grid keeps W_0 in fp32 there too (SM_W0, WIDTH × IN_DIM) for ∂L/∂features = δ_0·W_0.
+#define SMALL_LEN (MODEL == 0 ? 6 * WIDTH + 4 : MODEL == 2 ? 3 * WIDTH + 4 + WIDTH * IN_DIM : 3 * WIDTH + 4)
 // Bytes of the MT region (wbuf, act, enc), rounded up to 16.
 #define HALF_BYTES \
     (((int)sizeof(MT) * (WIDTH * WBUF_COLS + N_ACT * TILE * WIDTH + (MODEL != 0 ? TILE * IN_DIM : 0)) + 15) / 16 * 16)
@@ -283,6 +284,7 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
     float* const loss = ostage + CG * TILE * 3;
     float* const small = loss + TILE;
     float* const stage_all = small + SMALL_LEN;
+    check_smem_layout(stage_all + RG * STAGE_LEN, smem_raw);  // kernels.rs train_wide_smem agrees
 
     const u64 step = *step_counter;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -295,6 +297,8 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
     for (int i = threadIdx.x; i < 3 * WIDTH + 3; i += blockDim.x) small[SM_OUT_W + i] = params[OUT_W + i];
 #if MODEL == 0
     for (int i = threadIdx.x; i < 3 * WIDTH; i += blockDim.x) small[SM_W0 + i] = params[L0_W + i];  // W0, b0
+#elif MODEL == 2
+    for (int i = threadIdx.x; i < WIDTH * IN_DIM; i += blockDim.x) small[SM_W0 + i] = params[L0_W + i];
 #endif
 
     for (u32 tile = blockIdx.x; tile * TILE < batch; tile += gridDim.x) {
@@ -526,7 +530,7 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
                 weight_gradient(partial + L0_W, dbuf, enc, IN_DIM, warp, lane, first);  // dW_0 = δ_0ᵀ·enc
 #endif
 #if MODEL == 2
-                // ∂L/∂features = δ_0·W_0 (fp32 sums of the stored δ_0 with fp32 W_0), added into
+                // ∂L/∂features = δ_0·W_0 (fp32 sums of the stored δ_0 with W_0 from small), added into
                 // the table's gradient at each sample's 4 corners per level (padding skipped).
                 for (int i = threadIdx.x; i < TILE * LEVELS; i += blockDim.x) {
                     const int s = i / LEVELS, l = i % LEVELS;
@@ -538,7 +542,7 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
                         const float dn = mt_to_f32(dbuf[SWZ(s, n, WIDTH)]);
 #pragma unroll
                         for (int k = 0; k < FEATURES; ++k) {
-                            gf[k] = fmaf(dn, __ldg(params + L0_W + n * IN_DIM + l * FEATURES + k), gf[k]);
+                            gf[k] = fmaf(dn, small[SM_W0 + n * IN_DIM + l * FEATURES + k], gf[k]);
                         }
                     }
                     hash_level_backward(enc_grad, scales, l, sample[8 * s], sample[8 * s + 1], gf);

@@ -300,7 +300,11 @@ pub fn train_wide_smem(spec: &ModelSpec, precision: Precision, warps: u32, tile:
     };
     let halves = w * wbuf_cols + (n_hidden + 1) * t * w + if fourier { t * in_dim } else { 0 };
     // The output layer and SIREN's layer 0 (SMALL_LEN), then the per-row-group sums (STAGE_LEN).
-    let small_len = if fourier { 3 * w + 4 } else { 6 * w + 4 };
+    let small_len = match spec {
+        ModelSpec::Siren(_) => 6 * w + 4,
+        ModelSpec::Fourier(_) => 3 * w + 4,
+        ModelSpec::HashGrid(_) => 3 * w + 4 + w * in_dim, // + W_0 in fp32
+    };
     let stage_len = if fourier { 4 * w } else { 6 * w };
     let floats = t * 8 + col_groups * t * 3 + t + small_len + row_groups * stage_len;
     let element = if precision == Precision::Tf32 { 4 } else { 2 };

@@ -114,7 +114,9 @@ pub trait Engine {
     /// Copies the last inference output (`3 × n` floats) to the host.
     fn read_output(&mut self, out: &mut [f32]) -> Result<()>;
 
-    /// PSNR and MSE of the current model over the loaded target (or its training subset).
+    /// PSNR and MSE of the current model over the loaded target (or its training subset), with
+    /// the outputs clamped to [0, 1] first (DESIGN.md's convention: RGB in [0, 1], as an image
+    /// shows it; only linear-output models ever leave that range).
     fn evaluate(&mut self) -> Result<Evaluation>;
 
     /// The current parameters as a host model.

@@ -220,7 +220,8 @@ pub fn check_evaluate_and_model<E: Engine>(engine: &mut E, eval_rel: f64) -> Res
         let mut pos = vec![0.0; 2 * n];
         let mut inside = vec![false; n];
         crate::model::grid_positions(model.coords, View::FULL, image.width, image.height, &mut pos, &mut inside);
-        let pred = reference::forward(&spec, &reference::params_f64(&model), &pos);
+        let mut pred = reference::forward(&spec, &reference::params_f64(&model), &pos);
+        pred.iter_mut().for_each(|y| *y = y.clamp(0.0, 1.0)); // evaluate() clamps to [0, 1]
         let target: Vec<f64> = image.rgb.iter().map(|&v| v as f64).collect();
         let mse = reference::loss::mse(&pred, &target);
         if (eval.mse - mse).abs() > eval_rel * mse + 1e-9 {

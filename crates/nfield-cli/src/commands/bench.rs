@@ -46,8 +46,8 @@ pub struct BenchArgs {
     /// CPU threads [all cores].
     #[arg(long)]
     pub threads: Option<usize>,
-    /// CUDA: also run the PyTorch peer (`peer_torch_siren.py` in this folder, e.g. a copy of
-    /// ../shared/bench) with DESIGN.md's pinned command lines.
+    /// CUDA: also run the PyTorch peers (`peer_torch_siren.py` and `peer_torch_hashgrid.py` in
+    /// this folder, e.g. a copy of ../shared/bench) with DESIGN.md's pinned command lines.
     #[arg(long, value_name = "DIR")]
     pub peers: Option<PathBuf>,
     /// Python for the peers.
@@ -139,6 +139,7 @@ pub fn run(args: BenchArgs) -> Result<u8> {
         super::bench_cuda::run(e, &image, args.quick, &args.only, &mut emit);
         if let Some(peers) = &args.peers {
             super::bench_cuda::run_peer(peers, &image_path, &args.python, &mut emit);
+            super::bench_hash::run_peer(peers, &image_path, &args.python, &mut emit);
         }
     }
     let cpu_cases = if matches!(engine, crate::engines::AnyEngine::Cpu(_)) { args.cases.as_slice() } else { &[] };

@@ -42,11 +42,11 @@ fn training_ceiling(spec: &ModelSpec, precision: Precision) -> (f64, &'static st
     if mma < mufu { (mma, name) } else { (mufu, "MUFU sin/cos") }
 }
 
-fn precision_name(p: Precision) -> String {
+pub(super) fn precision_name(p: Precision) -> String {
     format!("{p:?}").to_lowercase()
 }
 
-fn sync(e: &CudaEngine) -> Result<()> {
+pub(super) fn sync(e: &CudaEngine) -> Result<()> {
     e.gpu().stream.synchronize().context("synchronising the GPU")?;
     Ok(())
 }
@@ -75,8 +75,20 @@ fn train_case(e: &mut CudaEngine, image: &Image, width: usize, batch: u32, steps
 }
 
 fn infer_case(e: &mut CudaEngine, image: &Image, strategy: Strategy, precision: Precision) -> Result<Value> {
-    let model = Model::new(siren(64), 0)?;
-    e.load(&model, None, &TrainOptions::default())?;
+    infer_model_case(e, image, &Model::new(siren(64), 0)?, "siren-64x8", strategy, precision)
+}
+
+/// Full-image inference of `model` on `image`'s grid (20 timed runs after one warm-up), as
+/// record `infer/{label}/full-image/{strategy}`.
+pub(super) fn infer_model_case(
+    e: &mut CudaEngine,
+    image: &Image,
+    model: &Model,
+    label: &str,
+    strategy: Strategy,
+    precision: Precision,
+) -> Result<Value> {
+    e.load(model, None, &TrainOptions::default())?;
     let q = Query::Grid { width: image.width, height: image.height, coords: model.coords, view: View::FULL };
     let opts = InferOptions { strategy, precision };
     e.infer(&q, &opts)?;
@@ -94,7 +106,7 @@ fn infer_case(e: &mut CudaEngine, image: &Image, strategy: Strategy, precision: 
         _ => "cooperative",
     };
     Ok(json!({
-        "name": format!("infer/siren-64x8/full-image/{name}"),
+        "name": format!("infer/{label}/full-image/{name}"),
         "precision": precision_name(precision),
         "samples_per_s": (n / dt).round(),
         "ms_per_image": (dt * 1e5).round() / 100.0,
@@ -206,6 +218,7 @@ pub fn run(e: &mut CudaEngine, image: &Image, quick: bool, only: &[String], emit
     for p in [Precision::Bf16, Precision::Fp16] {
         record("infer/siren-64x8/full-image/cooperative", &mut || infer_case(e, image, Strategy::Cooperative, p));
     }
+    super::bench_hash::run(e, image, quick, &mut record);
 }
 
 /// Runs the PyTorch SIREN peer (`peer_torch_siren.py` in `peers`, unchanged) with DESIGN.md's

@@ -49,7 +49,8 @@ pub fn run(args: EvalArgs) -> Result<u8> {
     })?;
     engine.load(&model, None, &TrainOptions::default())?;
     let opts = engines::infer_options(&engine, StrategyChoice::PerPixel, PrecisionChoice::Fp32);
-    let pred = engines::render(&mut engine, &model, image.width, image.height, model.coords, &opts)?;
+    let mut pred = engines::render(&mut engine, &model, image.width, image.height, model.coords, &opts)?;
+    pred.rgb.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0)); // RGB in [0, 1], as evaluate() and the PNG
     let psnr = psnr_from_mse(mse(&pred.rgb, &image.rgb));
     let ssim = ssim(&pred, &image).unwrap_or(f64::NAN);
     if args.json {

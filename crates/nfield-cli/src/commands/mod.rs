@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_cuda;
+pub mod bench_hash;
 pub mod eval;
 pub mod info;
 pub mod matbench;

@@ -251,8 +251,8 @@ impl Loaded {
         wt
     }
 
-    /// Mean squared error over the target (or subset): every chunk in parallel, summed in
-    /// chunk order (deterministic).
+    /// Mean squared error of the outputs clamped to [0, 1] over the target (or subset): every
+    /// chunk in parallel, summed in chunk order (deterministic).
     fn evaluate(&self) -> Result<Evaluation> {
         let target = self.target.as_ref().ok_or_else(CpuEngine::no_target)?;
         let n = self.opts.subset.as_ref().map_or(target.len(), Vec::len);
@@ -286,7 +286,10 @@ impl Loaded {
                         .map(|s| {
                             let k = pixel(s);
                             (0..3)
-                                .map(|ch| (out[3 * s + ch] as f64 - target.colors[3 * k + ch] as f64).powi(2))
+                                .map(|ch| {
+                                    let y = out[3 * s + ch].clamp(0.0, 1.0) as f64;
+                                    (y - target.colors[3 * k + ch] as f64).powi(2)
+                                })
                                 .sum::<f64>()
                         })
                         .sum::<f64>()

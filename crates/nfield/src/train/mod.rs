@@ -133,7 +133,7 @@ impl AdamState {
 /// Quality of the model on its loaded target (all pixels, or the subset).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Evaluation {
-    /// Mean squared error over pixels and channels.
+    /// Mean squared error over pixels and channels, of the outputs clamped to [0, 1].
     pub mse: f64,
     /// `−10 log10(mse)` in dB.
     pub psnr_db: f64,
