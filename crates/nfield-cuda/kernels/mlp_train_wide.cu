@@ -270,7 +270,15 @@ DEV void pre_activation(float (*v)[4], const MT* act, const MT* enc, const MT* w
 // Where the bias of hidden activation m sits in the parameters.
 DEV int bias_of(int m) { return m == 0 ? L0_B : HID_B(m - 1); }
 
-extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
+// The hash grid's gathers wait on memory: two blocks per SM hide more of it (ptxas keeps the
+// kernel within 128 registers for that).
+#if MODEL == 2
+#define MIN_BLOCKS 2
+#else
+#define MIN_BLOCKS 1
+#endif
+
+extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, MIN_BLOCKS)
     mlp_train_step(const float* __restrict__ params, TrainTarget target, const u64* __restrict__ step_counter,
                    u64 seed, u32 batch, float* __restrict__ partials, float* __restrict__ loss_partials,
                    const float* __restrict__ scales, float* __restrict__ enc_grad) {

@@ -220,7 +220,10 @@ impl CudaEngine {
         let adam_dense = gpu.function(&adam_spec, "adam_dense", 0)?;
         let advance = gpu.function(&adam_spec, "step_advance", 0)?;
         let tiles = (opts.batch as usize).div_ceil(shape.tile as usize) as u32;
-        let grid = tiles.min(gpu.sm_count).max(1);
+        // A persistent grid: as many blocks as fit on the GPU at once (one per SM for most
+        // steps; the hash grid's asks for two), never more than there are tiles.
+        let per_sm = step.occupancy_max_active_blocks_per_multiprocessor(32 * shape.warps, shape.smem, None)?.max(1);
+        let grid = tiles.min(gpu.sm_count * per_sm).max(1);
         let stride = kernels::partial_stride(&model.spec);
         let s = self.stream();
         let enc_grad = match &model.spec {

@@ -16,6 +16,9 @@ use std::time::Instant;
 
 const BATCH: u32 = 1 << 18;
 
+/// Runs one named benchmark case (a closure returning its record) and reports the record.
+pub type Record<'r> = dyn FnMut(&str, &mut dyn FnMut() -> Result<Value>) + 'r;
+
 fn recipe(batch: u32) -> TrainOptions {
     TrainOptions {
         batch,
@@ -85,12 +88,7 @@ fn to_quality_case(e: &mut CudaEngine, image: &Image) -> Result<Value> {
 }
 
 /// Runs the hash-grid cases (fp16) through `record` (which filters by name and reports errors).
-pub fn run(
-    gpu_engine: &CudaEngine,
-    image: &Image,
-    quick: bool,
-    record: &mut dyn FnMut(&str, &mut dyn FnMut() -> Result<Value>),
-) {
+pub fn run(gpu_engine: &CudaEngine, image: &Image, quick: bool, record: &mut Record<'_>) {
     let mut e = CudaEngine::on(gpu_engine.gpu().clone(), Precision::Fp16);
     let steps = if quick { 20 } else { 100 };
     record(&format!("train/hash-grid/b{BATCH}"), &mut || train_case(&mut e, image, steps));
