@@ -12,32 +12,39 @@
 // params, m, v: the model's parameters and Adam's moments, f32, model layout; partials:
 // (n_blocks, stride) f32; loss_partials: (n_blocks) f32; grad: (n) f32; step: one u64.
 
+// Adam's hyperparameters and the gradient's scale 2/(3B) (engine/step.rs AdamArgs, same layout).
+struct AdamArgs {
+    float lr, beta1, beta2, eps;
+    u32 bias_correction;
+    float grad_scale;
+};
+
 // Adam's bias corrections at step *step + 1 (1 when off).
-DEV float2 adam_corrections(const u64* step, float beta1, float beta2, u32 bias_correction) {
+DEV float2 adam_corrections(const u64* step, const AdamArgs& a) {
     const double t = (double)(*step + 1);
-    if (!bias_correction) return make_float2(1.0f, 1.0f);
-    return make_float2((float)(1.0 / (1.0 - pow((double)beta1, t))), (float)(1.0 / (1.0 - pow((double)beta2, t))));
+    if (!a.bias_correction) return make_float2(1.0f, 1.0f);
+    return make_float2((float)(1.0 / (1.0 - pow((double)a.beta1, t))), (float)(1.0 / (1.0 - pow((double)a.beta2, t))));
 }
 
-// One parameter's update from its scaled gradient g.
-DEV void adam_update(float* p, float* m, float* v, float g, float lr, float beta1, float beta2, float eps, float2 c) {
-    const float mi = beta1 * *m + (1.0f - beta1) * g;
-    const float vi = beta2 * *v + (1.0f - beta2) * g * g;
+// One parameter's update from its unscaled gradient sum g.
+DEV void adam_update(float* p, float* m, float* v, float g, const AdamArgs& a, float2 c) {
+    g *= a.grad_scale;
+    const float mi = a.beta1 * *m + (1.0f - a.beta1) * g;
+    const float vi = a.beta2 * *v + (1.0f - a.beta2) * g * g;
     *m = mi;
     *v = vi;
-    *p -= lr * c.x * mi / (sqrtf(vi * c.y) + eps);
+    *p -= a.lr * c.x * mi / (sqrtf(vi * c.y) + a.eps);
 }
 
 extern "C" __global__ void adam_step(float* __restrict__ params, float* __restrict__ m, float* __restrict__ v,
                                      const float* __restrict__ partials, u32 n_blocks, u32 n_params, u32 stride,
                                      const float* __restrict__ loss_partials, float* __restrict__ loss_out,
-                                     const u64* __restrict__ step, float lr, float beta1, float beta2, float eps,
-                                     u32 bias_correction, float grad_scale, float loss_scale) {
-    const float2 c = adam_corrections(step, beta1, beta2, bias_correction);
+                                     const u64* __restrict__ step, AdamArgs a, float loss_scale) {
+    const float2 c = adam_corrections(step, a);
     for (u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < n_params; i += gridDim.x * blockDim.x) {
         float g = 0.0f;
         for (u32 b = 0; b < n_blocks; ++b) g += partials[(size_t)b * stride + i];
-        adam_update(params + i, m + i, v + i, g * grad_scale, lr, beta1, beta2, eps, c);
+        adam_update(params + i, m + i, v + i, g, a, c);
     }
     if (blockIdx.x == 0 && threadIdx.x == 0) {
         double s = 0.0;
@@ -48,14 +55,13 @@ extern "C" __global__ void adam_step(float* __restrict__ params, float* __restri
 
 extern "C" __global__ void adam_dense(float* __restrict__ params, float* __restrict__ m, float* __restrict__ v,
                                       float* __restrict__ grad, u32 offset, u32 n, const u64* __restrict__ step,
-                                      float lr, float beta1, float beta2, float eps, u32 bias_correction,
-                                      float grad_scale) {
-    const float2 c = adam_corrections(step, beta1, beta2, bias_correction);
+                                      AdamArgs a) {
+    const float2 c = adam_corrections(step, a);
     for (u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
         const float g = grad[i];
         grad[i] = 0.0f;
         const u32 k = offset + i;
-        adam_update(params + k, m + k, v + k, g * grad_scale, lr, beta1, beta2, eps, c);
+        adam_update(params + k, m + k, v + k, g, a, c);
     }
 }
 

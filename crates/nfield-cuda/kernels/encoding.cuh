@@ -1,5 +1,5 @@
-// nfield CUDA kernels: model layout, query positions and input encodings (prepended after
-// common.cuh to the MLP kernels).
+// nfield CUDA kernels: model layout, the output layer, query positions and input encodings
+// (prepended after common.cuh to the MLP kernels).
 //
 // Defines read here:
 //   MODEL        0 SIREN (identity encoding), 1 Fourier features, 2 hash grid
@@ -7,6 +7,7 @@
 //   WIDTH        hidden width;  N_HIDDEN  width→width layers after layer 0
 //   FREQS        Fourier: m (B is 2×m, row-major, in the parameters after the MLP)
 //   LEVELS, FEATURES, TABLE_SIZE (a power of two), HASH_OFFSET (0 or 0.5f)
+//   OUT_LINEAR   1: linear output, 0: sigmoid
 //
 // Parameter layout (nfield::model::ParamLayout): [W0 (WIDTH×IN_DIM), b0, {Wk (WIDTH×WIDTH), bk}
 // × N_HIDDEN, W_out (3×WIDTH), b_out (3), encoding (Fourier B 2×FREQS | table LEVELS×T×FEATURES)].
@@ -19,6 +20,51 @@
 #define OUT_B (OUT_W + 3 * WIDTH)
 #define ENC_OFFSET (OUT_B + 3)
 #define MLP_PARAMS ENC_OFFSET
+
+// ---------------------------------------------------------------- output layer (fp32)
+// The output activation (OUT_LINEAR: identity, else sigmoid).
+DEV float out_act(float z) {
+#if OUT_LINEAR
+    return z;
+#else
+    return sigmoidf(z);
+#endif
+}
+
+// One output channel's error: y = out_act(z) against the colour `target`; returns y − target
+// (its square is the loss term) and sets *dy = (y − target)·out_act'(z) (without the loss's
+// 2/(3B)); a padding sample (!valid) has 0 for both.
+DEV float out_error(float z, float target, bool valid, float* dy) {
+#if OUT_LINEAR
+    const float y = z, dact = 1.0f;
+#else
+    const float y = sigmoidf(z), dact = y * (1.0f - y);
+#endif
+    const float diff = valid ? y - target : 0.0f;
+    *dy = diff * dact;
+    return diff;
+}
+
+// Output channel c's dot product, without the bias, for the 16 rows of a warp tile whose last
+// hidden activation v is in mma C layout over all WIDTH columns (v[j]: this lane's columns
+// 8j + 2t, 8j + 2t + 1 of rows g and g + 8): Σ_n W_out[c][n]·a[row][n] for row g (.x) and
+// g + 8 (.y), summed over the lane's quad (every lane of a quad gets the sums). One channel at a
+// time, so a caller can use it before the next (fewer live registers in the fused step).
+DEV float2 out_dot_c_layout(const float* __restrict__ params, const float (*v)[4], int t, int c) {
+    float s0 = 0.f, s1 = 0.f;
+#pragma unroll
+    for (int j = 0; j < WIDTH / 8; ++j) {
+        const float w0v = params[OUT_W + c * WIDTH + 8 * j + 2 * t];
+        const float w1v = params[OUT_W + c * WIDTH + 8 * j + 2 * t + 1];
+        s0 = fmaf(w0v, v[j][0], fmaf(w1v, v[j][1], s0));
+        s1 = fmaf(w0v, v[j][2], fmaf(w1v, v[j][3], s1));
+    }
+    s0 += __shfl_xor_sync(0xffffffffu, s0, 1);
+    s0 += __shfl_xor_sync(0xffffffffu, s0, 2);
+    s1 += __shfl_xor_sync(0xffffffffu, s1, 1);
+    s1 += __shfl_xor_sync(0xffffffffu, s1, 2);
+    return make_float2(s0, s1);
+}
 
 // Where the pixels of a grid query sit (nfield::model::Coords + View): for pixel i of n,
 // unit = (i + off) / den; u = u0 + du·unit; x = 2u − 1 (MINUS_ONE_ONE) or u; u ∉ [0, 1] is

@@ -37,13 +37,6 @@ DEV float hidden_act(float z) {
 #endif
 }
 
-DEV float out_act(float z) {
-#if OUT_LINEAR
-    return z;
-#else
-    return sigmoidf(z);
-#endif
-}
 
 #if !defined(COOP_WARPS)
 // Per-pixel: the accumulators of a layer's outputs stay in registers (loops over outputs unroll
@@ -236,20 +229,9 @@ DEV void coop_outputs(const float* __restrict__ params, const float (*v)[4], u32
     float y[2][3];
 #pragma unroll
     for (int c = 0; c < 3; ++c) {
-        float s0 = 0.f, s1 = 0.f;
-#pragma unroll
-        for (int j = 0; j < NT; ++j) {
-            const float w0v = params[OUT_W + c * WIDTH + 8 * j + 2 * t];
-            const float w1v = params[OUT_W + c * WIDTH + 8 * j + 2 * t + 1];
-            s0 = fmaf(w0v, v[j][0], fmaf(w1v, v[j][1], s0));
-            s1 = fmaf(w0v, v[j][2], fmaf(w1v, v[j][3], s1));
-        }
-        s0 += __shfl_xor_sync(0xffffffffu, s0, 1);
-        s0 += __shfl_xor_sync(0xffffffffu, s0, 2);
-        s1 += __shfl_xor_sync(0xffffffffu, s1, 1);
-        s1 += __shfl_xor_sync(0xffffffffu, s1, 2);
-        y[0][c] = out_act(s0 + params[OUT_B + c]);
-        y[1][c] = out_act(s1 + params[OUT_B + c]);
+        const float2 s = out_dot_c_layout(params, v, t, c);
+        y[0][c] = out_act(s.x + params[OUT_B + c]);
+        y[1][c] = out_act(s.y + params[OUT_B + c]);
     }
     if (t == 0 && p0 < n) {
 #pragma unroll

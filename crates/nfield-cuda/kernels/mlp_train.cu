@@ -305,23 +305,14 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
             float sq = 0.0f;
 #pragma unroll
             for (int c = 0; c < 3; ++c) {
-                float s0 = 0.f, s1 = 0.f;
-#pragma unroll
-                for (int j = 0; j < NT; ++j) {
-                    const float w0v = params[OUT_W + c * WIDTH + 8 * j + 2 * t];
-                    const float w1v = params[OUT_W + c * WIDTH + 8 * j + 2 * t + 1];
-                    s0 = fmaf(w0v, v[j][0], fmaf(w1v, v[j][1], s0));
-                    s1 = fmaf(w0v, v[j][2], fmaf(w1v, v[j][3], s1));
-                }
-                s0 += __shfl_xor_sync(0xffffffffu, s0, 1);
-                s0 += __shfl_xor_sync(0xffffffffu, s0, 2);
-                s1 += __shfl_xor_sync(0xffffffffu, s1, 1);
-                s1 += __shfl_xor_sync(0xffffffffu, s1, 2);
+                const float2 s = out_dot_c_layout(params, v, t, c);
 #pragma unroll
                 for (int h = 0; h < 2; ++h) {
                     const float* smp = samples + 5 * (h ? r1 : r0);
+                    const float z = (h ? s.y : s.x) + params[OUT_B + c];
+                    // encoding.cuh's out_error inline by hand: through the function ptxas spills
+                    // 160 bytes instead of 140 in this register-bound kernel.
                     const bool valid = smp[2] >= 0.0f;
-                    const float z = (h ? s1 : s0) + params[OUT_B + c];
 #if OUT_LINEAR
                     const float yv = z, dact = 1.0f;
 #else

@@ -309,19 +309,11 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
             }
             if (lane == 0) {
                 float* smp = sample + 8 * s;
-                const bool valid = smp[2] >= 0.0f;
                 float sq = 0.0f;
 #pragma unroll
                 for (int k = 0; k < 3; ++k) {
-                    const float z = o[k] + small[SM_OUT_B + k];
-#if OUT_LINEAR
-                    const float yv = z, dact = 1.0f;
-#else
-                    const float yv = sigmoidf(z), dact = yv * (1.0f - yv);
-#endif
-                    const float diff = valid ? yv - smp[2 + k] : 0.0f;
+                    const float diff = out_error(o[k] + small[SM_OUT_B + k], smp[2 + k], smp[2] >= 0.0f, &smp[5 + k]);
                     sq += diff * diff;
-                    smp[5 + k] = diff * dact;
                 }
                 loss[s] += sq;
             }

@@ -24,6 +24,20 @@ struct TrainTargetRepr {
 // SAFETY: plain old data with the C layout of the kernel's struct.
 unsafe impl DeviceRepr for TrainTargetRepr {}
 
+/// Adam's hyperparameters and the gradient's scale as adam.cu's `AdamArgs` reads them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+struct AdamArgs {
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    bias_correction: u32,
+    grad_scale: f32,
+}
+// SAFETY: plain old data with the C layout of the kernel's struct.
+unsafe impl DeviceRepr for AdamArgs {}
+
 /// The compiled training step of a loaded model and its per-step buffers.
 pub(super) struct TrainKernels {
     step: CudaFunction,
@@ -124,7 +138,8 @@ impl CudaEngine {
         })
     }
 
-    /// Enqueues one training step (three launches) on the stream.
+    /// Enqueues one training step on the stream: the step kernel, Adam over the MLP, Adam over a
+    /// hash table (when there is one), the step counter.
     pub(super) fn enqueue_step(gpu: &Gpu, l: &mut Loaded) -> Result<()> {
         let Loaded { params, scales, m, v, step, opts, target, train, trainable, .. } = l;
         let t = train.as_mut().map_err(|e| Error::Unsupported(e.clone()))?;
@@ -136,8 +151,15 @@ impl CudaEngine {
         let table_len = t.enc_grad.as_ref().map_or(0, |g| g.len());
         let n_params = (*trainable - table_len) as u32;
         let stride = (t.partials.len() / t.grid as usize) as u32;
-        let (grad_scale, loss_scale) = (2.0 / (3.0 * batch as f32), 1.0 / (3.0 * batch as f32));
-        let bias = u32::from(a.bias_correction);
+        let loss_scale = 1.0 / (3.0 * batch as f32);
+        let hyper = AdamArgs {
+            lr: a.lr,
+            beta1: a.beta1,
+            beta2: a.beta2,
+            eps: a.eps,
+            bias_correction: u32::from(a.bias_correction),
+            grad_scale: 2.0 / (3.0 * batch as f32),
+        };
         let cfg =
             LaunchConfig { grid_dim: (n_params.div_ceil(256), 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
         // SAFETY: params, m, v hold at least n_params values; partials grid × n_params.
@@ -154,12 +176,7 @@ impl CudaEngine {
                 .arg(&t.loss_partials)
                 .arg(&mut t.loss_out)
                 .arg(&*step)
-                .arg(&a.lr)
-                .arg(&a.beta1)
-                .arg(&a.beta2)
-                .arg(&a.eps)
-                .arg(&bias)
-                .arg(&grad_scale)
+                .arg(&hyper)
                 .arg(&loss_scale)
                 .launch(cfg)?;
         }
@@ -178,12 +195,7 @@ impl CudaEngine {
                     .arg(&n_params)
                     .arg(&n)
                     .arg(&*step)
-                    .arg(&a.lr)
-                    .arg(&a.beta1)
-                    .arg(&a.beta2)
-                    .arg(&a.eps)
-                    .arg(&bias)
-                    .arg(&grad_scale)
+                    .arg(&hyper)
                     .launch(cfg)?;
             }
         }
@@ -194,8 +206,7 @@ impl CudaEngine {
     }
 
     /// The summed, scaled gradient of one step (the step kernel alone, no Adam; a hash table's
-    /// gradient after the MLP's): for tests of
-    /// the fused step against the oracle.
+    /// gradient after the MLP's): for tests of the training steps against the oracle.
     pub fn gradient(&mut self) -> Result<Vec<f32>> {
         let gpu = self.gpu.clone();
         let l = self.loaded.as_mut().ok_or_else(|| Error::Unsupported("no model loaded".into()))?;
