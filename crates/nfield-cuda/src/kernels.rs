@@ -230,14 +230,20 @@ fn check_coop(spec: &ModelSpec, precision: Precision) -> Result<()> {
             "the cooperative CUDA kernels run on the tensor cores in bf16 or fp16, not {precision:?}; use --precision bf16|fp16 or --strategy per-pixel"
         )));
     }
+    check_mma_shape(spec, "the cooperative CUDA kernels need")
+}
+
+/// Why `spec` does not fit products of 16-column tensor-core tiles (width, and the encoding
+/// width of non-SIREN models, divisible by 16); `who_needs` starts the error ("the … need").
+fn check_mma_shape(spec: &ModelSpec, who_needs: &str) -> Result<()> {
     let mlp = spec.mlp();
     let w = mlp.layers[0].outputs;
     if !w.is_multiple_of(16) {
-        return Err(Error::Unsupported(format!("the cooperative CUDA kernels need a width divisible by 16, got {w}")));
+        return Err(Error::Unsupported(format!("{who_needs} a width divisible by 16, got {w}")));
     }
     if !matches!(spec, ModelSpec::Siren(_)) && !mlp.input_dim().is_multiple_of(16) {
         return Err(Error::Unsupported(format!(
-            "the cooperative CUDA kernels need an encoding width divisible by 16, got {}",
+            "{who_needs} an encoding width divisible by 16, got {}",
             mlp.input_dim()
         )));
     }
@@ -289,23 +295,23 @@ pub fn train_wide_smem(spec: &ModelSpec, precision: Precision, warps: u32, tile:
     let w = mlp.layers[0].outputs;
     let n_hidden = mlp.layers.len() - 2;
     let in_dim = mlp.input_dim();
-    let fourier = !matches!(spec, ModelSpec::Siren(_)); // an encoding buffer: Fourier or hash grid
+    let encoded = !matches!(spec, ModelSpec::Siren(_)); // an encoding buffer: Fourier or hash grid
     let (t, row_groups) = (tile as usize, tile as usize / 16);
     let col_groups = warps as usize / row_groups;
-    let wbuf_cols = match (fourier, n_hidden > 0) {
+    let wbuf_cols = match (encoded, n_hidden > 0) {
         (true, true) => w.max(in_dim),
         (true, false) => in_dim,
         (false, true) => w,
         (false, false) => 0,
     };
-    let halves = w * wbuf_cols + (n_hidden + 1) * t * w + if fourier { t * in_dim } else { 0 };
+    let halves = w * wbuf_cols + (n_hidden + 1) * t * w + if encoded { t * in_dim } else { 0 };
     // The output layer and SIREN's layer 0 (SMALL_LEN), then the per-row-group sums (STAGE_LEN).
     let small_len = match spec {
         ModelSpec::Siren(_) => 6 * w + 4,
         ModelSpec::Fourier(_) => 3 * w + 4,
         ModelSpec::HashGrid(_) => 3 * w + 4 + w * in_dim, // + W_0 in fp32
     };
-    let stage_len = if fourier { 4 * w } else { 6 * w };
+    let stage_len = if encoded { 4 * w } else { 6 * w };
     let floats = t * 8 + col_groups * t * 3 + t + small_len + row_groups * stage_len;
     let element = if precision == Precision::Tf32 { 4 } else { 2 };
     (element * halves).next_multiple_of(16) + 4 * floats
@@ -384,11 +390,7 @@ fn check_trainable(spec: &ModelSpec, precision: Precision) -> Result<()> {
     match precision {
         Precision::Fp32 => fp32::check_fp32(spec),
         Precision::Bf16 | Precision::Fp16 => check_coop(spec, precision),
-        Precision::Tf32 => check_coop(spec, Precision::Bf16).map_err(|e| {
-            Error::Unsupported(
-                e.to_string().replace("the cooperative CUDA kernels need", "the tf32 training step needs"),
-            )
-        }),
+        Precision::Tf32 => check_mma_shape(spec, "the tf32 training step needs"),
     }
 }
 

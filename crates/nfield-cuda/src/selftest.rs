@@ -205,11 +205,6 @@ fn fused_gradient_matches_oracle(gpu: &Arc<Gpu>, precision: Precision) -> Result
     ))
 }
 
-/// Whether the CUDA engine trains `spec` in fp32 (mlp_train_fp32.cu) within `smem` bytes.
-pub fn trains_fp32(spec: &ModelSpec, smem: usize) -> bool {
-    crate::trains_on_cuda(spec) && kernels::train_step(spec, Precision::Fp32, smem).is_ok()
-}
-
 /// The fp32 step's gradient (mlp_train_fp32.cu) against the exact f64 oracle on the same
 /// pixels: relative L2 error ≤ 1e-4 (DESIGN.md's f32 gradient tolerance,
 /// Tolerance::F32_GRADIENT's relative bound). The small models take 20 000 samples, so that
@@ -221,7 +216,7 @@ fn fp32_gradient_matches_oracle(gpu: &Arc<Gpu>) -> Result<String, String> {
     let mut worst = (0.0f64, String::new());
     let mut count = 0;
     for (i, spec) in test_models().into_iter().enumerate() {
-        if !trains_fp32(&spec, gpu.smem_optin) {
+        if !trains_in(&spec, Precision::Fp32, gpu.smem_optin) {
             continue;
         }
         let model = test_model(spec.clone(), 650 + i as u64);
@@ -334,24 +329,16 @@ fn wide_training_matches_cpu(gpu: &Arc<Gpu>, precision: Precision) -> Result<Str
         let model = Model::new(spec.clone(), 900 + i as u64).map_err(|e| e.to_string())?;
         let opts =
             TrainOptions { batch: 1000, seed: 7, adam: AdamConfig { lr: 2e-3, ..Default::default() }, subset: None };
-        let (mut before, mut after) = ([0.0; 2], [0.0; 2]);
-        let mut cpu = CpuEngine::new();
-        let mut cuda = CudaEngine::on(gpu.clone(), precision);
-        for (k, e) in [&mut cuda as &mut dyn Engine, &mut cpu as &mut dyn Engine].into_iter().enumerate() {
-            e.load(&model, Some(&image), &opts).map_err(|x| x.to_string())?;
-            before[k] = e.evaluate().map_err(|x| x.to_string())?.psnr_db;
-            e.train(60).map_err(|x| x.to_string())?;
-            after[k] = e.evaluate().map_err(|x| x.to_string())?.psnr_db;
-        }
+        let [cuda, cpu] = train_side_by_side(gpu, precision, &model, &image, &opts, 60)?;
         let line = format!(
             "{}: CUDA {:.2} → {:.2} dB, CPU {:.2} → {:.2} dB",
             spec.describe(),
-            before[0],
-            after[0],
-            before[1],
-            after[1]
+            cuda.before,
+            cuda.after,
+            cpu.before,
+            cpu.after
         );
-        if (after[0] - after[1]).abs() > 0.3 || after[0] <= before[0] {
+        if (cuda.after - cpu.after).abs() > 0.3 || cuda.after <= cuda.before {
             return Err(line);
         }
         detail.push(line);
@@ -371,22 +358,42 @@ fn seed_image_training_matches_cpu(
 ) -> Result<String, String> {
     let model = Model::new(spec, 0).map_err(|e| e.to_string())?;
     let opts = TrainOptions { batch: 1 << 14, seed: 0, adam: AdamConfig { lr, ..Default::default() }, subset: None };
-    let mut psnr = [0.0; 2];
-    let mut secs = [0.0; 2];
-    let mut cpu = CpuEngine::new();
-    let mut cuda = CudaEngine::on(gpu.clone(), precision);
-    for (k, e) in [&mut cuda as &mut dyn Engine, &mut cpu as &mut dyn Engine].into_iter().enumerate() {
-        e.load(&model, Some(image), &opts).map_err(|x| x.to_string())?;
-        let t = Instant::now();
-        e.train(steps).map_err(|x| x.to_string())?;
-        secs[k] = t.elapsed().as_secs_f64();
-        psnr[k] = e.evaluate().map_err(|x| x.to_string())?.psnr_db;
-    }
+    let [cuda, cpu] = train_side_by_side(gpu, precision, &model, image, &opts, steps)?;
     let detail = format!(
         "{}×{}, {steps} steps × {}: CUDA {:.3} dB ({:.2} s), CPU {:.3} dB ({:.1} s)",
-        image.width, image.height, opts.batch, psnr[0], secs[0], psnr[1], secs[1]
+        image.width, image.height, opts.batch, cuda.after, cuda.secs, cpu.after, cpu.secs
     );
-    if (psnr[0] - psnr[1]).abs() > 0.3 { Err(detail) } else { Ok(detail) }
+    if (cuda.after - cpu.after).abs() > 0.3 { Err(detail) } else { Ok(detail) }
+}
+
+/// One engine's run in [`train_side_by_side`]: PSNR before and after, seconds of training.
+struct Run {
+    before: f64,
+    after: f64,
+    secs: f64,
+}
+
+/// `model` trained `steps` steps with `opts` on `image` by the CUDA engine (in `precision`) and
+/// by the CPU engine: [CUDA, CPU].
+fn train_side_by_side(
+    gpu: &Arc<Gpu>,
+    precision: Precision,
+    model: &Model,
+    image: &Image,
+    opts: &TrainOptions,
+    steps: u32,
+) -> Result<[Run; 2], String> {
+    let mut cuda = CudaEngine::on(gpu.clone(), precision);
+    let mut cpu = CpuEngine::new();
+    let run = |e: &mut dyn Engine| -> Result<Run, String> {
+        e.load(model, Some(image), opts).map_err(|x| x.to_string())?;
+        let before = e.evaluate().map_err(|x| x.to_string())?.psnr_db;
+        let t = Instant::now();
+        e.train(steps).map_err(|x| x.to_string())?;
+        let secs = t.elapsed().as_secs_f64();
+        Ok(Run { before, after: e.evaluate().map_err(|x| x.to_string())?.psnr_db, secs })
+    };
+    Ok([run(&mut cuda)?, run(&mut cpu)?])
 }
 
 /// Runs every check on GPU 0. `seed_data` (the seed's data folder) adds the target.jpeg check.
@@ -443,7 +450,7 @@ pub fn run(gpu: Arc<Gpu>, seed_data: Option<&Path>) -> Vec<Check> {
         "Tf32 training (SIREN-32×3, SIREN-128×8, Fourier) ends within 0.3 dB of the CPU engine",
         wide_training_matches_cpu(&gpu, Precision::Tf32),
     ));
-    let trains_fp32_here: fn(&ModelSpec) -> bool = |s| trains_fp32(s, 160 * 1024);
+    let trains_fp32_here: fn(&ModelSpec) -> bool = |s| trains_in(s, Precision::Fp32, 160 * 1024);
     checks.push(check(
         "Fp32 training ends within 0.3 dB of the CPU engine (test models, 60 steps)",
         testing::check_training_matches_cpu(&mut make(Precision::Fp32), 60, 0.3, trains_fp32_here)

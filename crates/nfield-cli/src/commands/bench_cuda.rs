@@ -137,35 +137,50 @@ const RECIPES: [Recipe; 6] = [
     Recipe { batch: 1 << 14, lr: 2e-3, eval_every: 400 },
 ];
 
-/// Time to a PSNR on the whole image (every evaluation on the clock; compilation and graph
-/// capture before it), giving up after `max_samples` training samples.
+/// SIREN-64×8's time to a PSNR with `recipe`, giving up after 5000 · 2^18 training samples.
 fn to_quality_case(e: &mut CudaEngine, image: &Image, target_db: f64, recipe: Recipe) -> Result<Value> {
-    let model = Model::new(siren(64), 0)?;
     let opts = TrainOptions {
         batch: recipe.batch,
         seed: 0,
         adam: AdamConfig { lr: recipe.lr, ..Default::default() },
         subset: None,
     };
-    e.load(&model, Some(image), &opts)?;
+    let max_steps = ((5000u64 << 18) / recipe.batch as u64) as u32;
+    time_to_quality(e, image, &Model::new(siren(64), 0)?, "siren-64x8", &opts, target_db, recipe.eval_every, max_steps)
+}
+
+/// Time for `model` trained with `opts` to reach `target_db` on the whole image, evaluated every
+/// `eval_every` steps (every evaluation on the clock; compilation and graph capture before it),
+/// giving up after `max_steps`; record `to-quality/{label}/{target}dB`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn time_to_quality(
+    e: &mut CudaEngine,
+    image: &Image,
+    model: &Model,
+    label: &str,
+    opts: &TrainOptions,
+    target_db: f64,
+    eval_every: u32,
+    max_steps: u32,
+) -> Result<Value> {
+    e.load(model, Some(image), opts)?;
     e.train(1)?; // compile and capture outside the clock, then start again
     e.evaluate()?;
-    e.load(&model, Some(image), &opts)?;
-    let max_samples = 5000u64 << 18;
+    e.load(model, Some(image), opts)?;
     let t = Instant::now();
     let (mut steps, mut psnr) = (0u32, 0.0);
-    while (steps as u64) * (recipe.batch as u64) < max_samples && psnr < target_db {
-        e.train(recipe.eval_every)?;
-        steps += recipe.eval_every;
+    while steps < max_steps && psnr < target_db {
+        e.train(eval_every)?;
+        steps += eval_every;
         psnr = e.evaluate()?.psnr_db;
     }
     let secs = t.elapsed().as_secs_f64();
     Ok(json!({
-        "name": format!("to-quality/siren-64x8/{target_db:.0}dB"),
+        "name": format!("to-quality/{label}/{target_db:.0}dB"),
         "precision": precision_name(e.precision()),
-        "batch": recipe.batch,
-        "lr": (recipe.lr as f64 * 1e6).round() / 1e6,
-        "eval_every": recipe.eval_every,
+        "batch": opts.batch,
+        "lr": (opts.adam.lr as f64 * 1e6).round() / 1e6,
+        "eval_every": eval_every,
         "target_psnr_db": target_db,
         "psnr_db": (psnr * 100.0).round() / 100.0,
         "reached": psnr >= target_db,
@@ -250,42 +265,60 @@ pub fn run_peer(peers: &Path, image: &Path, python: &str, emit: &mut dyn FnMut(V
         ("pytorch-eager-fp32", vec![]),
     ];
     for (engine, extra) in runs {
-        let mut cmd = std::process::Command::new(python);
-        cmd.arg(&script).arg(&img).args(&extra);
-        let command = format!("{} {} {}", script.display(), img, extra.join(" "));
-        let out = match cmd.output() {
-            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
-            Ok(o) => {
-                emit(
-                    json!({"name": "peer", "engine": engine, "command": command, "error": String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("").to_string()}),
-                );
-                continue;
-            }
-            Err(err) => {
-                emit(json!({"name": "peer", "engine": engine, "command": command, "error": err.to_string()}));
-                continue;
-            }
-        };
-        let Some(v) = out.lines().rev().find_map(|l| serde_json::from_str::<Value>(l).ok()) else { continue };
-        let common = json!({"engine": engine, "device": v["gpu"], "command": command, "torch": v["torch"]});
-        let with = |mut r: Value| {
-            if let (Some(o), Some(c)) = (r.as_object_mut(), common.as_object()) {
-                o.extend(c.clone());
-            }
-            r
-        };
-        if let Some(secs) = v["seconds_to_target"].as_f64() {
-            emit(with(
-                json!({"name": "to-quality/siren-64x8/22dB", "seconds_to_target": secs, "steps_to_target": v["steps_to_target"], "psnr_db": v["psnr"], "reached": v["reached"], "target_psnr_db": 22}),
-            ));
-            continue;
+        if let Some((v, common)) = run_peer_script(python, &script, &img, &extra, engine, emit) {
+            peer_records(&v, &common, "siren-64x8", 22.0, emit);
         }
-        let batch = v["batch"].as_u64().unwrap_or(0);
-        emit(with(
-            json!({"name": format!("train/siren-64x8/b{batch}"), "batch": batch, "samples_per_s": v["train_samples_per_s"], "ms_per_step": v["ms_per_step"], "psnr_db": v["psnr_after"]}),
-        ));
-        emit(with(
-            json!({"name": "infer/siren-64x8/full-image", "samples_per_s": v["infer_samples_per_s"], "ms_per_image": v["infer_ms_full_image"]}),
-        ));
     }
+}
+
+/// Runs one peer command line; on failure emits an error record and returns None. On success,
+/// returns the peer's last JSON line and the fields every record of it carries (engine, device,
+/// command, torch version).
+pub(super) fn run_peer_script(
+    python: &str,
+    script: &Path,
+    img: &str,
+    extra: &[&str],
+    engine: &str,
+    emit: &mut dyn FnMut(Value),
+) -> Option<(Value, Value)> {
+    let command = format!("{} {} {}", script.display(), img, extra.join(" "));
+    let error = |why: String| json!({"name": "peer", "engine": engine, "command": command, "error": why});
+    let out = match std::process::Command::new(python).arg(script).arg(img).args(extra).output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => {
+            emit(error(String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("").to_string()));
+            return None;
+        }
+        Err(err) => {
+            emit(error(err.to_string()));
+            return None;
+        }
+    };
+    let v = out.lines().rev().find_map(|l| serde_json::from_str::<Value>(l).ok())?;
+    let common = json!({"engine": engine, "device": v["gpu"], "command": command, "torch": v["torch"]});
+    Some((v, common))
+}
+
+/// The records of one peer run (`v`, its last JSON line; `common`, the fields every record
+/// carries): time to `target_db` when it ran to a target, else training and inference.
+pub(super) fn peer_records(v: &Value, common: &Value, label: &str, target_db: f64, emit: &mut dyn FnMut(Value)) {
+    let with = |mut r: Value| {
+        if let (Some(o), Some(c)) = (r.as_object_mut(), common.as_object()) {
+            o.extend(c.clone());
+        }
+        r
+    };
+    if let Some(secs) = v["seconds_to_target"].as_f64() {
+        emit(with(json!({"name": format!("to-quality/{label}/{target_db:.0}dB"), "seconds_to_target": secs,
+            "steps_to_target": v["steps_to_target"], "psnr_db": v["psnr"], "reached": v["reached"],
+            "target_psnr_db": target_db})));
+        return;
+    }
+    let batch = v["batch"].as_u64().unwrap_or(0);
+    emit(with(json!({"name": format!("train/{label}/b{batch}"), "batch": batch,
+        "samples_per_s": v["train_samples_per_s"], "ms_per_step": v["ms_per_step"], "psnr_db": v["psnr_after"],
+        "psnr_after_steps": v["steps"]})));
+    emit(with(json!({"name": format!("infer/{label}/full-image"), "samples_per_s": v["infer_samples_per_s"],
+        "ms_per_image": v["infer_ms_full_image"]})));
 }

@@ -3,7 +3,7 @@
 //! MLP with 2 hidden ReLU layers, linear output; Adam lr 1e-2, β2 0.99, ε 1e-15; batch 2^18),
 //! and the PyTorch hash-grid peer with DESIGN.md's pinned command lines.
 
-use super::bench_cuda::{infer_model_case, precision_name, sync};
+use super::bench_cuda::{infer_model_case, peer_records, precision_name, run_peer_script, sync, time_to_quality};
 use anyhow::Result;
 use nfield::data::Image;
 use nfield::model::{HashGridSpec, Model, ModelSpec};
@@ -57,34 +57,9 @@ fn train_case(e: &mut CudaEngine, image: &Image, steps: u32) -> Result<Value> {
 }
 
 /// Time to 40 dB on the whole image, evaluating every 25 steps as the peer's pinned command
-/// does (every evaluation on the clock; compilation and graph capture before it).
+/// does, giving up after 2000 steps.
 fn to_quality_case(e: &mut CudaEngine, image: &Image) -> Result<Value> {
-    let (target_db, eval_every, max_steps) = (40.0, 25u32, 2000u32);
-    let model = tcnn_model()?;
-    e.load(&model, Some(image), &recipe(BATCH))?;
-    e.train(1)?;
-    e.evaluate()?;
-    e.load(&model, Some(image), &recipe(BATCH))?;
-    let t = Instant::now();
-    let (mut steps, mut psnr) = (0u32, 0.0);
-    while steps < max_steps && psnr < target_db {
-        e.train(eval_every)?;
-        steps += eval_every;
-        psnr = e.evaluate()?.psnr_db;
-    }
-    let secs = t.elapsed().as_secs_f64();
-    Ok(json!({
-        "name": "to-quality/hash-grid/40dB",
-        "precision": precision_name(e.precision()),
-        "batch": BATCH,
-        "lr": 1e-2,
-        "eval_every": eval_every,
-        "target_psnr_db": target_db,
-        "psnr_db": (psnr * 100.0).round() / 100.0,
-        "reached": psnr >= target_db,
-        "seconds_to_target": (secs * 1000.0).round() / 1000.0,
-        "steps_to_target": steps,
-    }))
+    time_to_quality(e, image, &tcnn_model()?, "hash-grid", &recipe(BATCH), 40.0, 25, 2000)
 }
 
 /// Runs the hash-grid cases (fp16) through `record` (which filters by name and reports errors).
@@ -107,39 +82,8 @@ pub fn run_peer(peers: &Path, image: &Path, python: &str, emit: &mut dyn FnMut(V
     let script = peers.join("peer_torch_hashgrid.py");
     let img = image.display().to_string();
     for extra in [vec!["--compile"], vec!["--compile", "--target-psnr", "40", "--eval-every", "25"]] {
-        let command = format!("{} {} {}", script.display(), img, extra.join(" "));
-        let out = match std::process::Command::new(python).arg(&script).arg(&img).args(&extra).output() {
-            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
-            Ok(o) => {
-                let why = String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("").to_string();
-                emit(json!({"name": "peer", "engine": "pytorch-compile-fp32", "command": command, "error": why}));
-                continue;
-            }
-            Err(err) => {
-                emit(
-                    json!({"name": "peer", "engine": "pytorch-compile-fp32", "command": command, "error": err.to_string()}),
-                );
-                continue;
-            }
-        };
-        let Some(v) = out.lines().rev().find_map(|l| serde_json::from_str::<Value>(l).ok()) else { continue };
-        let common =
-            json!({"engine": "pytorch-compile-fp32", "device": v["gpu"], "command": command, "torch": v["torch"]});
-        let with = |mut r: Value| {
-            if let (Some(o), Some(c)) = (r.as_object_mut(), common.as_object()) {
-                o.extend(c.clone());
-            }
-            r
-        };
-        if let Some(secs) = v["seconds_to_target"].as_f64() {
-            emit(with(json!({"name": "to-quality/hash-grid/40dB", "seconds_to_target": secs,
-                "steps_to_target": v["steps_to_target"], "psnr_db": v["psnr"], "reached": v["reached"], "target_psnr_db": 40})));
-            continue;
+        if let Some((v, common)) = run_peer_script(python, &script, &img, &extra, "pytorch-compile-fp32", emit) {
+            peer_records(&v, &common, "hash-grid", 40.0, emit);
         }
-        emit(with(json!({"name": format!("train/hash-grid/b{BATCH}"), "batch": v["batch"],
-            "samples_per_s": v["train_samples_per_s"], "ms_per_step": v["ms_per_step"], "psnr_db": v["psnr_after"],
-            "psnr_after_steps": v["steps"]})));
-        emit(with(json!({"name": "infer/hash-grid/full-image", "samples_per_s": v["infer_samples_per_s"],
-            "ms_per_image": v["infer_ms_full_image"]})));
     }
 }
