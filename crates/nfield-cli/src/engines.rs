@@ -9,7 +9,20 @@ use nfield::model::ModelSpec;
 use nfield::train::{AdamState, Evaluation, StepStats, TrainOptions};
 use nfield::{Engine, InferOptions, Model, Precision, Query, Strategy};
 use nfield_cuda::{CudaEngine, Gpu};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+/// GPU 0, opened once per process (the CLI asks twice: for the defaults that depend on the
+/// engine, then for the engine), or why it cannot be used.
+fn gpu0() -> std::result::Result<Arc<Gpu>, String> {
+    static GPU: OnceLock<std::result::Result<Arc<Gpu>, String>> = OnceLock::new();
+    GPU.get_or_init(|| Gpu::open(0).map(Arc::new).map_err(|e| e.to_string())).clone()
+}
+
+/// Whether `choice` will run on CUDA if the model allows it (a usable GPU, and not `--engine
+/// cpu`): what `nfield train` picks its GPU defaults by.
+pub fn prefers_cuda(choice: EngineChoice) -> bool {
+    choice != EngineChoice::Cpu && gpu0().is_ok()
+}
 
 /// `--engine`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -103,14 +116,14 @@ impl AnyEngine {
             })))
         };
         let cuda = || -> std::result::Result<CudaEngine, String> {
-            let gpu = Gpu::open(0).map_err(|e| e.to_string())?;
+            let gpu = gpu0()?;
             if let Some(spec) = req.train {
                 if !nfield_cuda::trains_on_cuda(spec) {
                     return Err(format!("the CUDA engine does not train {} yet", spec.describe()));
                 }
                 nfield_cuda::kernels::train_step(spec, req.precision, gpu.smem_optin).map_err(|e| e.to_string())?;
             }
-            Ok(CudaEngine::on(Arc::new(gpu), req.precision))
+            Ok(CudaEngine::on(gpu, req.precision))
         };
         let engine = match req.choice {
             EngineChoice::Cpu => cpu()?,

@@ -1,6 +1,13 @@
 // nfield CUDA kernels: model layout, the output layer, query positions and input encodings
 // (prepended after common.cuh to the MLP kernels).
 //
+// USE_COARSE: whether the fused step pre-reduces the hash grid's coarse levels (below).
+#if MODEL == 2 && COARSE_LEVELS > 0 && !DETERMINISTIC
+#define USE_COARSE 1
+#else
+#define USE_COARSE 0
+#endif
+
 // Defines read here:
 //   MODEL        0 SIREN (identity encoding), 1 Fourier features, 2 hash grid
 //   IN_DIM       width of the encoding (2, 2·FREQS, LEVELS·FEATURES)
@@ -8,6 +15,8 @@
 //   FREQS        Fourier: m (B is 2×m, row-major, in the parameters after the MLP)
 //   LEVELS, FEATURES, TABLE_SIZE (a power of two), HASH_OFFSET (0 or 0.5f)
 //   OUT_LINEAR   1: linear output, 0: sigmoid
+//   DETERMINISTIC  1: the table's gradient in 64-bit fixed point (see table_grad_add)
+//   COARSE_LEVELS, COARSE_FLOATS  the fused step's dense pre-reduction of coarse levels
 //
 // Parameter layout (nfield::model::ParamLayout): [W0 (WIDTH×IN_DIM), b0, {Wk (WIDTH×WIDTH), bk}
 // × N_HIDDEN, W_out (3×WIDTH), b_out (3), encoding (Fourier B 2×FREQS | table LEVELS×T×FEATURES)].
@@ -112,33 +121,54 @@ DEV float fourier_feature(const float* B, float x, float y, int c) {
 // (nfield::model::hash_grid: p = x·scale + offset in f32, corners hashed with (1, 2654435761)).
 // The 4 cell corners of (x, y) at level l: their table entries (within the level) and bilinear
 // weights, corner = 2·dx + dy.
-DEV void hash_corners(const float* scales, int l, float x, float y, u32* index, float* w) {
+// The cell of (x, y) at level l: its lower corner (cx, cy) and the fractions (tx, ty).
+DEV void hash_cell(const float* scales, int l, float x, float y, u32* cx, u32* cy, float* tx, float* ty) {
     // mul then add, rounded separately, exactly as the CPU engine and the oracle do
     const float px = __fadd_rn(__fmul_rn(x, scales[l]), HASH_OFFSET);
     const float py = __fadd_rn(__fmul_rn(y, scales[l]), HASH_OFFSET);
     const float fx = floorf(px), fy = floorf(py);
-    const float tx = px - fx, ty = py - fy;
-    const u32 cx = (u32)(int)fx, cy = (u32)(int)fy;
+    *tx = px - fx;
+    *ty = py - fy;
+    *cx = (u32)(int)fx;
+    *cy = (u32)(int)fy;
+}
+
+// The table entry (within a level) of grid corner (cx, cy), and the bilinear weight of corner
+// 2·dx + dy of a cell with fractions (tx, ty).
+DEV u32 hash_index(u32 cx, u32 cy) { return (cx ^ (cy * 2654435761u)) & (TABLE_SIZE - 1); }
+DEV float corner_weight(int corner, float tx, float ty) {
+    return ((corner >> 1) ? tx : 1.0f - tx) * ((corner & 1) ? ty : 1.0f - ty);
+}
+
+DEV void hash_corners(const float* scales, int l, float x, float y, u32* index, float* w) {
+    u32 cx, cy;
+    float tx, ty;
+    hash_cell(scales, l, x, y, &cx, &cy, &tx, &ty);
 #pragma unroll
     for (int corner = 0; corner < 4; ++corner) {
-        const u32 dx = corner >> 1, dy = corner & 1;
-        index[corner] = ((cx + dx) ^ ((cy + dy) * 2654435761u)) & (TABLE_SIZE - 1);
-        w[corner] = (dx ? tx : 1.0f - tx) * (dy ? ty : 1.0f - ty);
+        index[corner] = hash_index(cx + (corner >> 1), cy + (corner & 1));
+        w[corner] = corner_weight(corner, tx, ty);
     }
 }
 
-DEV void hash_level(const float* table, const float* scales, int l, float x, float y, float* f) {
+// The table's values as fp32: the fp32 parameters, or their fp16 copy (TABLE16: what the fused
+// fp16 step gathers from; half the bytes, so a 2^19 × 16 × 2 table fits the L2).
+DEV float table_value(const float* table, size_t i) { return __ldg(table + i); }
+DEV float table_value(const u16* table, size_t i) { return f16_to_f32(__ldg(table + i)); }
+
+template <typename TableT>
+DEV void hash_level(const TableT* table, const float* scales, int l, float x, float y, float* f) {
     u32 index[4];
     float w[4];
     hash_corners(scales, l, x, y, index, w);
-    const float* level = table + (size_t)l * TABLE_SIZE * FEATURES;
+    const TableT* level = table + (size_t)l * TABLE_SIZE * FEATURES;
 #pragma unroll
     for (int k = 0; k < FEATURES; ++k) f[k] = 0.0f;
 #pragma unroll
     for (int corner = 0; corner < 4; ++corner) {
 #pragma unroll
         for (int k = 0; k < FEATURES; ++k) {
-            f[k] = fmaf(w[corner], __ldg(level + (size_t)index[corner] * FEATURES + k), f[k]);
+            f[k] = fmaf(w[corner], table_value(level, (size_t)index[corner] * FEATURES + k), f[k]);
         }
     }
 }
@@ -154,24 +184,131 @@ DEV void red_add2(float* p, float a, float b) {
 #endif
 }
 
-// Adds the gradient g (FEATURES values, ∂L/∂ of level l's features at (x, y)) into the table's
-// gradient grad (the table's layout): w·g at each corner, with float atomics (their order, and
-// so the last bits of a sum, vary run to run).
-DEV void hash_level_backward(float* grad, const float* scales, int l, float x, float y, const float* g) {
-    u32 index[4];
-    float w[4];
-    hash_corners(scales, l, x, y, index, w);
-    float* level = grad + (size_t)l * TABLE_SIZE * FEATURES;
+// The table gradient's element e += a (and e + 1 += b). Float atomics, whose order (and so the
+// last bits of a sum) varies run to run; with DETERMINISTIC the gradient buffer holds 64-bit
+// integers in units of 2⁻³² instead (TABLE_GRAD_ONE; adam.cu reads them back), and integer
+// addition gives the same sum in any order.
+#define TABLE_GRAD_ONE 4294967296.0f
+#if DETERMINISTIC
+DEV void table_grad_add(float* grad, size_t e, float a) {
+    atomicAdd((unsigned long long*)grad + e, (unsigned long long)__float2ll_rn(a * TABLE_GRAD_ONE));
+}
+DEV void table_grad_add2(float* grad, size_t e, float a, float b) {
+    table_grad_add(grad, e, a);
+    table_grad_add(grad, e + 1, b);
+}
+#else
+DEV void table_grad_add(float* grad, size_t e, float a) { atomicAdd(grad + e, a); }
+DEV void table_grad_add2(float* grad, size_t e, float a, float b) { red_add2(grad + e, a, b); }
+#endif
+
+// ---- Dense pre-reduction of the coarse levels (COARSE_LEVELS > 0, not with DETERMINISTIC).
+// A block adds the gradient of levels l < COARSE_LEVELS into its own dense copy in shared memory
+// first, indexed by grid corner: coarse[offset_l + (cy·dim_l + cx)·FEATURES + k], dim_l =
+// ⌊scale_l + HASH_OFFSET⌋ + 2 corners per side (positions in [0, 1] stay inside), offsets in
+// level order. Level 0 of tiny-cuda-nn's image grid has 289 corners for the 2^20 contributions of
+// a 2^18 batch: added straight into the table, their atomics serialise on a few L2 addresses
+// (measured: levels 0-3 took 55 % of the step's atomic time). coarse_flush then adds each
+// nonzero dense value into the table once per block. The host sizes the copy
+// (kernels.rs coarse_levels: COARSE_FLOATS floats).
+#if USE_COARSE
+DEV int coarse_dim(const float* scales, int l) { return (int)floorf(__fadd_rn(scales[l], HASH_OFFSET)) + 2; }
+
+// Offsets and dims of the coarse levels into meta[0..COARSE_LEVELS) and
+// meta[COARSE_LEVELS..2·COARSE_LEVELS) (one thread; traps if the host's COARSE_FLOATS is short).
+DEV void coarse_layout(const float* scales, int* meta) {
+    int off = 0;
+    for (int l = 0; l < COARSE_LEVELS; ++l) {
+        const int dim = coarse_dim(scales, l);
+        meta[l] = off;
+        meta[COARSE_LEVELS + l] = dim;
+        off += dim * dim * FEATURES;
+    }
+    if (off > COARSE_FLOATS) __trap();
+}
+
+// Adds every nonzero value of the block's dense copy into the table's gradient (the whole block,
+// after its last tile).
+DEV void coarse_flush(float* grad, const float* coarse, const int* meta) {
+    constexpr int CELLS = COARSE_FLOATS / FEATURES;
+    // Each block starts at another cell, so that the blocks finishing together spread their
+    // atomics over the L2 instead of queueing on the same addresses.
+    const int start = (int)(((u64)blockIdx.x * 2654435761u) % CELLS);
+    for (int n = threadIdx.x; n < CELLS; n += blockDim.x) {
+        const int i = (n + start) % CELLS;
+        int l = 0;
+        while (l + 1 < COARSE_LEVELS && i * FEATURES >= meta[l + 1]) ++l;
+        const int cell = i - meta[l] / FEATURES, dim = meta[COARSE_LEVELS + l];
+        if (cell >= dim * dim) continue;  // past the last level
+        const u32 cx = (u32)(cell % dim), cy = (u32)(cell / dim);
+        const size_t entry = (size_t)l * TABLE_SIZE * FEATURES + (size_t)hash_index(cx, cy) * FEATURES;
+        const float* v = coarse + (size_t)i * FEATURES;
+#pragma unroll
+        for (int k = 0; k < FEATURES; ++k) {
+            if (v[k] != 0.0f) atomicAdd(grad + entry + k, v[k]);
+        }
+    }
+}
+#endif
+
+// Level l's features k (and k + 1 when two) of one sample, whose ∂L/∂ are g0 (and g1), into
+// the table's gradient at the sample's 4 corners, or into the block's dense copy for a coarse
+// level (coarse: null when there is none; meta: coarse_layout's).
+DEV void hash_level_grad(float* grad, float* coarse, const int* meta, const float* scales, int l, int k, bool two,
+                         float x, float y, float g0, float g1) {
+    u32 cx, cy;
+    float tx, ty;
+    hash_cell(scales, l, x, y, &cx, &cy, &tx, &ty);
+#if USE_COARSE
+    if (l < COARSE_LEVELS) {
+        const int dim = meta[COARSE_LEVELS + l];
+        if (cx + 1 < (u32)dim && cy + 1 < (u32)dim) {
+#pragma unroll
+            for (int corner = 0; corner < 4; ++corner) {
+                const float w = corner_weight(corner, tx, ty);
+                float* e = coarse + meta[l] + ((cy + (corner & 1)) * dim + cx + (corner >> 1)) * FEATURES + k;
+                atomicAdd(e, w * g0);
+                if (two) atomicAdd(e + 1, w * g1);
+            }
+            return;
+        }
+    }
+#endif
+    const size_t level = (size_t)l * TABLE_SIZE * FEATURES + k;
 #pragma unroll
     for (int corner = 0; corner < 4; ++corner) {
-        float* entry = level + (size_t)index[corner] * FEATURES;
-#if FEATURES % 2 == 0
-#pragma unroll
-        for (int k = 0; k < FEATURES; k += 2) red_add2(entry + k, w[corner] * g[k], w[corner] * g[k + 1]);
+        const float w = corner_weight(corner, tx, ty);
+        const size_t e = level + (size_t)hash_index(cx + (corner >> 1), cy + (corner & 1)) * FEATURES;
+        if (two) {
+            table_grad_add2(grad, e, w * g0, w * g1);
+        } else {
+            table_grad_add(grad, e, w * g0);
+        }
+    }
+}
+
+// Adds the gradient g (FEATURES values, ∂L/∂ of level l's features at (x, y)) into the table's
+// gradient grad (the table's layout): w·g at each corner (the weight-streaming step's).
+DEV void hash_level_backward(float* grad, const float* scales, int l, float x, float y, const float* g) {
+#if FEATURES == 1
+    hash_level_grad(grad, nullptr, nullptr, scales, l, 0, false, x, y, g[0], 0.0f);
 #else
 #pragma unroll
-        for (int k = 0; k < FEATURES; ++k) atomicAdd(entry + k, w[corner] * g[k]);
+    for (int k = 0; k < FEATURES; k += 2) hash_level_grad(grad, nullptr, nullptr, scales, l, k, true, x, y, g[k], g[k + 1]);
 #endif
-    }
+}
+
+// The table-gradient update for encoding columns c and c + 1 (c even) of one sample, whose
+// ∂L/∂features are g0, g1: with one feature per level, levels c and c + 1; else features
+// c % FEATURES and the next of level c / FEATURES (one vector reduction per corner). For the
+// fused step, whose mma C layout gives each lane such column pairs.
+DEV void hash_pair_backward(float* grad, float* coarse, const int* meta, const float* scales, int c, float x, float y,
+                            float g0, float g1) {
+#if FEATURES == 1
+    hash_level_grad(grad, coarse, meta, scales, c, 0, false, x, y, g0, 0.0f);
+    hash_level_grad(grad, coarse, meta, scales, c + 1, 0, false, x, y, g1, 0.0f);
+#else
+    hash_level_grad(grad, coarse, meta, scales, c / FEATURES, c % FEATURES, true, x, y, g0, g1);
+#endif
 }
 #endif

@@ -1,16 +1,21 @@
-// nfield CUDA kernels: the fused training step of SIREN and the Fourier MLP (frozen B).
+// nfield CUDA kernels: the fused training step of SIREN, the Fourier MLP (frozen B) and the
+// hash grid (MODEL 2: the table's gradient added with vector atomics into enc_grad).
 // (TrainTarget, sampling, swz, the gradient tiles and PARTIAL_STRIDE: train_common.cuh.)
 //
 //   mlp_train_step   a persistent grid; each block takes tiles of T = 16·TRAIN_WARPS samples:
 //     A. sampling: Philox pixel indices (nfield::rng), positions from the target's column/row
 //        tables, colours, fetched with cp.async one tile ahead (double-buffered);
 //     B. forward, one warp per 16 samples: layer 0 in fp32 (SIREN) or on the tensor cores
-//        (Fourier features computed straight into A fragments), hidden layers on the tensor
+//        (Fourier features computed straight into A fragments; the hash grid's gathered per
+//        warp into the tile's encoding rows, then read by ldmatrix), hidden layers on the tensor
 //        cores with the accumulator fragments reused as the next layer's A fragments; each
 //        layer's activation and activation derivative go to shared memory for the backward;
 //        the 3 outputs in fp32, then the loss;
 //     C. backward, same warp: deltas in registers, δ·W on the tensor cores (W fragments by
-//        ldmatrix.trans from the same shared copy), each δ stored over its derivative;
+//        ldmatrix.trans from the same shared copy), each δ stored over its derivative; the hash
+//        grid's ∂L/∂features = δ_0·W_0 on the tensor cores too, added from the C-layout
+//        registers into the table's gradient at each sample's four corners per level
+//        (red.global.add.v2.f32: the only float atomics, so the table's last bits vary run to run);
 //     D. weight gradients, the whole block: dW = δᵀ·a with the tile's samples as K, on the
 //        tensor cores, added into this block's own fp32 partial (no atomics: the block owns it,
 //        and its warps own disjoint tiles of it); the first tile of a block stores instead.
@@ -26,22 +31,28 @@
 // float2 stores stay aligned); loss_partials: (gridDim.x) f32 (Σ squared error).
 // Gradients carry no 2/(3B) factor: deltas stay O(0.1) (safe in fp16); adam.cu applies it.
 //
-// Defines: those of encoding.cuh (MODEL 0 or 1), OMEGA0, OMEGA, TRAIN_WARPS, HALF_BF16,
-// FAST_SINCOS.
+// Defines: those of encoding.cuh (MODEL 0, 1 or 2), OMEGA0, OMEGA, TRAIN_WARPS, HALF_BF16,
+// FAST_SINCOS, TABLE16 (the hash grid gathers from table16, the table's fp16 copy that
+// adam_dense keeps, instead of the fp32 parameters).
 
 #define T_SAMPLES (16 * TRAIN_WARPS)
+#define ENCODED (MODEL != 0)  // layer 0 on the tensor cores from an encoding in shared memory
+// The hash grid's gathers wait on memory: two blocks per SM hide more of it.
+#define MIN_BLOCKS (MODEL == 2 ? 2 : 1)
 #define KT (WIDTH / 16)
 #define NT (WIDTH / 8)
 
 struct Smem {
     u16* w;     // [N_HIDDEN][WIDTH][WIDTH] hidden weights (mma type)
-    u16* w0;    // [WIDTH][IN_DIM] layer-0 weights (Fourier)
+    u16* w0;    // [WIDTH][IN_DIM] layer-0 weights (Fourier, hash grid)
     u16* act;   // [N_ACT][T][WIDTH] activations (mma type); in the backward, δ_m over act_m
-    u16* enc;   // [T][IN_DIM] encodings (Fourier)
+    u16* enc;   // [T][IN_DIM] encodings (Fourier, hash grid)
     float* sample;  // [2][T][5] x, y, r, g, b: this tile's and the next one's
     float* loss;    // [TRAIN_WARPS]
     float* acc;     // [ACC_LEN] gradient sums over the block's tiles
     float* stage;   // [TRAIN_WARPS][STAGE_LEN] this tile's per-warp sums, before the fixed-order reduction
+    float* coarse;  // [COARSE_FLOATS] the hash grid's dense gradient of its coarse levels (encoding.cuh)
+    int* coarse_meta;  // [2·COARSE_LEVELS] their offsets and dims
 };
 
 // Block-wide fp32 accumulators of the gradients that are sums over samples rather than matrix
@@ -126,26 +137,71 @@ DEV void fetch_sample(float* dst, const TrainTarget& target, u64 seed, u64 step,
     cp_async_commit();
 }
 
-extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
+#if MODEL == 2
+// The hash grid's table gradient from the warp's δ_0 (v, C layout over WIDTH columns):
+// ∂L/∂features = δ_0·W_0 on the tensor cores (W_0[out][in] is B[k = out][n = in], read
+// transposed from sm.w0, as the hidden layers' dA), then from each lane's C-layout pairs
+// (columns 8j + 2t, + 1 of rows g, g + 8) into enc_grad at the sample's corners; padding skipped.
+DEV void hash_table_gradient(const Smem& sm, const float (*v)[4], const float* samples, float* enc_grad,
+                             const float* scales, int lane) {
+    const int warp = threadIdx.x / 32, g = lane / 4, t = lane % 4, quad = lane / 8, r8 = lane % 8;
+    u32 a[KT][4];
+    to_fragments(v, a);
+    const float* s0 = samples + 5 * (16 * warp + g);
+    const float* s1 = s0 + 5 * 8;
+    const bool valid0 = s0[2] >= 0.0f, valid1 = s1[2] >= 0.0f;
+#pragma unroll
+    for (int j = 0; j < IN_DIM / 8; j += 2) {
+        float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+#pragma unroll
+        for (int kt = 0; kt < KT; ++kt) {
+            u32 b[4];
+            ldmatrix_x4_trans(b, sm.w0 + swz(16 * kt + r8 + 8 * (quad & 1), 8 * j + 8 * (quad >> 1), IN_DIM));
+            mma16816(acc[0], a[kt], b[0], b[1]);
+            mma16816(acc[1], a[kt], b[2], b[3]);
+        }
+#pragma unroll
+        for (int jj = 0; jj < 2; ++jj) {
+            const int c = 8 * (j + jj) + 2 * t;
+            if (valid0) hash_pair_backward(enc_grad, sm.coarse, sm.coarse_meta, scales, c, s0[0], s0[1], acc[jj][0], acc[jj][1]);
+            if (valid1) hash_pair_backward(enc_grad, sm.coarse, sm.coarse_meta, scales, c, s1[0], s1[1], acc[jj][2], acc[jj][3]);
+        }
+    }
+}
+#endif
+
+extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, MIN_BLOCKS)
     mlp_train_step(const float* __restrict__ params, TrainTarget target, const u64* __restrict__ step_counter,
                    u64 seed, u32 batch, float* __restrict__ partials, float* __restrict__ loss_partials,
-                   const float* __restrict__ scales, float* __restrict__ enc_grad) {
+                   const float* __restrict__ scales, float* __restrict__ enc_grad,
+                   const u16* __restrict__ table16) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     Smem sm;
     {
         u16* p = (u16*)smem_raw;
         sm.w = p; p += N_HIDDEN * WIDTH * WIDTH;
-        sm.w0 = p; p += (MODEL == 1 ? WIDTH * IN_DIM : 0);
+        sm.w0 = p; p += (ENCODED ? WIDTH * IN_DIM : 0);
         sm.act = p; p += N_ACT * T_SAMPLES * WIDTH;
-        sm.enc = p; p += (MODEL == 1 ? T_SAMPLES * IN_DIM : 0);
+        sm.enc = p; p += (ENCODED ? T_SAMPLES * IN_DIM : 0);
         float* f = (float*)(((size_t)p + 15) & ~(size_t)15);
         sm.sample = f; f += 2 * T_SAMPLES * 5;
         sm.loss = f; f += TRAIN_WARPS;
         sm.acc = f; f += ACC_LEN;
-        sm.stage = f;
-        check_smem_layout(sm.stage + TRAIN_WARPS * STAGE_LEN, smem_raw);
+        sm.stage = f; f += TRAIN_WARPS * STAGE_LEN;
+#if USE_COARSE
+        sm.coarse = f; f += COARSE_FLOATS;
+        sm.coarse_meta = (int*)f; f += 2 * COARSE_LEVELS;
+#else
+        sm.coarse = nullptr;
+        sm.coarse_meta = nullptr;
+#endif
+        check_smem_layout(f, smem_raw);
     }
     for (int i = threadIdx.x; i < ACC_LEN; i += blockDim.x) sm.acc[i] = 0.0f;
+#if USE_COARSE
+    for (int i = threadIdx.x; i < COARSE_FLOATS; i += blockDim.x) sm.coarse[i] = 0.0f;
+    if (threadIdx.x == 0) coarse_layout(scales, sm.coarse_meta);
+#endif
     {
         // Hidden weights to 16-bit, four at a time, four loads in flight per thread (every
         // layer's offset is a multiple of 4 floats: WIDTH is a multiple of 16).
@@ -166,7 +222,7 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
             }
         }
     }
-#if MODEL == 1
+#if ENCODED
     for (int i = threadIdx.x; i < WIDTH * IN_DIM; i += blockDim.x) {
         sm.w0[swz(i / IN_DIM, i % IN_DIM, IN_DIM)] = TO_HALF(params[L0_W + i]);
     }
@@ -196,8 +252,10 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
             float* next = sm.sample + (((tile / gridDim.x) + 1) & 1) * (5 * T_SAMPLES) + 5 * s;
             fetch_sample(next, target, seed, step, tile + gridDim.x, batch, s);
         }
+#if MODEL != 2  // (the hash grid reads its positions per (sample, level))
         const float x0 = samples[5 * r0], y0 = samples[5 * r0 + 1];
         const float x1 = samples[5 * r1], y1 = samples[5 * r1 + 1];
+#endif
 
         // ---- B. forward. SIREN's activation derivatives ω·cos(ω z) stay in registers (fp16
         // pairs, der[layer][n-tile][row]) until the backward needs them.
@@ -221,6 +279,34 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
 #else
         {
             u32 e[IN_DIM / 16][4];
+#if MODEL == 2
+            // The warp's 16 samples × LEVELS levels, one (sample, level) per lane and turn, into
+            // the warp's encoding rows; then the A fragments by ldmatrix.
+            {
+#if TABLE16
+                const u16* table = table16;
+#else
+                const float* table = params + ENC_OFFSET;
+#endif
+#pragma unroll 8
+                for (int i = lane; i < 16 * LEVELS; i += 32) {
+                    const int s = 16 * warp + i / LEVELS, l = i % LEVELS;
+                    float f[FEATURES];
+                    hash_level(table, scales, l, samples[5 * s], samples[5 * s + 1], f);
+#if FEATURES == 1
+                    sm.enc[swz(s, l, IN_DIM)] = TO_HALF(f[0]);
+#else
+#pragma unroll
+                    for (int k = 0; k < FEATURES; k += 2) st32(sm.enc, swz(s, l * FEATURES + k, IN_DIM), PACK2(f[k], f[k + 1]));
+#endif
+                }
+                __syncwarp();
+#pragma unroll
+                for (int kt = 0; kt < IN_DIM / 16; ++kt) {
+                    ldmatrix_x4(e[kt], sm.enc + swz(16 * warp + r8 + 8 * (quad & 1), 16 * kt + 8 * (quad >> 1), IN_DIM));
+                }
+            }
+#else
             const float* B = params + ENC_OFFSET;
 #pragma unroll
             for (int kt = 0; kt < IN_DIM / 16; ++kt) {
@@ -235,6 +321,7 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
                     st32(sm.enc, swz(r1, c, IN_DIM), hi);
                 }
             }
+#endif
 #pragma unroll
             for (int j = 0; j < NT; ++j) {
                 v[j][0] = v[j][1] = v[j][2] = v[j][3] = 0.0f;
@@ -402,12 +489,15 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
                 reduce_stage(sm.acc + ACC_W0, sm.stage, STAGE_W0, 2 * WIDTH);
 #else
                 store_c_layout(buf, 16 * warp + g, t, v, false);
+#if MODEL == 2
+                hash_table_gradient(sm, v, samples, enc_grad, scales, lane);
+#endif
                 __syncthreads();
 #endif
                 reduce_stage(sm.acc + ACC_BIAS, sm.stage, STAGE_BIAS, WIDTH);
                 if (N_HIDDEN == 0) reduce_stage(sm.acc + ACC_OUT_W, sm.stage, STAGE_OUT, 3 * WIDTH + 3);
-#if MODEL == 1
-                // Layer 0 of the Fourier MLP: dW_0 = δ_0ᵀ · enc.
+#if ENCODED
+                // Layer 0 of the Fourier MLP and the hash grid: dW_0 = δ_0ᵀ · enc.
                 for (int u = warp; u < (WIDTH / 16) * (IN_DIM / 16); u += TRAIN_WARPS) {
                     const int m0 = 16 * (u / (IN_DIM / 16)), n0 = 16 * (u % (IN_DIM / 16));
                     float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
@@ -455,6 +545,9 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, 1)
     }
     if (lane == 0) sm.loss[warp] = block_loss;
     __syncthreads();
+#if USE_COARSE
+    coarse_flush(enc_grad, sm.coarse, sm.coarse_meta);
+#endif
     // The block's sums into its partial (written once).
     for (int i = threadIdx.x; i < ACC_LEN; i += blockDim.x) {
         const float s = sm.acc[i];

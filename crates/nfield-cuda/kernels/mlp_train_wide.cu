@@ -9,7 +9,7 @@
 //
 // Contract (shared with mlp_train.cu):
 //   mlp_train_step(params, target, step_counter, seed, batch, partials, loss_partials, scales,
-//   enc_grad), a
+//   enc_grad, table16), a
 //   persistent grid; block b takes tiles b, b + gridDim.x, ... of TILE samples (sample i of the
 //   batch is pixel train_pixel(seed, step, i); indices ≥ batch are padding, colour −1: no loss,
 //   no gradient). partials: (gridDim.x, PARTIAL_STRIDE) f32, each block's own fp32 sum of every
@@ -281,7 +281,8 @@ DEV int bias_of(int m) { return m == 0 ? L0_B : HID_B(m - 1); }
 extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, MIN_BLOCKS)
     mlp_train_step(const float* __restrict__ params, TrainTarget target, const u64* __restrict__ step_counter,
                    u64 seed, u32 batch, float* __restrict__ partials, float* __restrict__ loss_partials,
-                   const float* __restrict__ scales, float* __restrict__ enc_grad) {
+                   const float* __restrict__ scales, float* __restrict__ enc_grad,
+                   const u16* __restrict__ table16) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     MT* const wbuf = (MT*)smem_raw;
     MT* const act = wbuf + WIDTH * WBUF_COLS;

@@ -4,7 +4,7 @@
 
 use crate::{Error, Result};
 use nfield::Precision;
-use nfield::model::{ModelSpec, OutputActivation};
+use nfield::model::{HashGridSpec, ModelSpec, OutputActivation};
 
 mod fp32;
 pub use fp32::{train_fp32_smem, train_step_fp32};
@@ -150,6 +150,18 @@ pub fn model_defines(spec: &ModelSpec) -> Vec<(String, String)> {
     v
 }
 
+/// A hash-grid training step made deterministic: the table gradient in 64-bit fixed point
+/// (`DETERMINISTIC`, encoding.cuh table_grad_add) instead of float atomics.
+pub fn deterministic_step(mut step: Specialization) -> Specialization {
+    step.defines.push(d("DETERMINISTIC", 1));
+    step
+}
+
+/// Whether a training step gathers the hash table from its fp16 copy (`TABLE16`).
+pub fn gathers_table16(step: &Specialization) -> bool {
+    step.defines.contains(&d("TABLE16", 1))
+}
+
 /// Whether a precision runs on the tensor cores with 16-bit operands.
 pub fn is_half(p: Precision) -> bool {
     matches!(p, Precision::Bf16 | Precision::Fp16)
@@ -268,19 +280,20 @@ pub struct TrainShape {
 }
 
 /// Shared memory of the fused training step with `warps` warps (mlp_train.cu's `Smem`): the
-/// hidden weights, the tile's activations (δ goes over them in the backward), the Fourier
-/// encodings, the sample buffer and the block's gradient sums.
+/// hidden weights, the tile's activations (δ goes over them in the backward), layer 0's
+/// weights and the tile's encodings (Fourier, hash grid), the sample buffer and the block's
+/// gradient sums.
 pub fn train_smem(spec: &ModelSpec, warps: u32) -> usize {
     let mlp = spec.mlp();
     let w = mlp.layers[0].outputs;
     let n_hidden = mlp.layers.len() - 2;
     let in_dim = mlp.input_dim();
-    let fourier = matches!(spec, ModelSpec::Fourier(_));
+    let siren = matches!(spec, ModelSpec::Siren(_));
     let t = 16 * warps as usize;
-    let halves = n_hidden * w * w + if fourier { w * in_dim + t * in_dim } else { 0 } + (n_hidden + 1) * t * w;
-    let acc_len = (n_hidden + 1 + 3) * w + 4 + if fourier { 0 } else { 2 * w };
+    let halves = n_hidden * w * w + if siren { 0 } else { w * in_dim + t * in_dim } + (n_hidden + 1) * t * w;
+    let acc_len = (n_hidden + 1 + 3) * w + 4 + if siren { 2 * w } else { 0 };
     // Per-warp staging of those sums (mlp_train.cu's STAGE_LEN).
-    let stage_len = 4 * w + 4 + if !fourier && n_hidden == 0 { 2 * w } else { 0 };
+    let stage_len = 4 * w + 4 + if siren && n_hidden == 0 { 2 * w } else { 0 };
     // Two sample buffers (this tile's, the next one's) of 5 floats per sample.
     let floats = 2 * t * 5 + warps as usize + acc_len + warps as usize * stage_len;
     (2 * halves).next_multiple_of(16) + 4 * floats
@@ -418,13 +431,6 @@ pub fn train_step_fused(
     smem_limit: usize,
 ) -> Result<(Specialization, TrainShape)> {
     check_tensor_core_training(spec, precision, true)?;
-    if matches!(spec, ModelSpec::HashGrid(_)) {
-        return Err(Error::Unsupported(
-            "the fused CUDA training step trains SIREN and the Fourier MLP; the hash grid takes the \
-             weight-streaming step"
-                .into(),
-        ));
-    }
     // NFIELD_TRAIN_WARPS caps the warps per block (measuring the layout against the batch).
     let cap = std::env::var("NFIELD_TRAIN_WARPS").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(8);
     let shape = [8u32, 4, 2, 1]
@@ -444,7 +450,44 @@ pub fn train_step_fused(
     let mut defines = model_defines(spec);
     defines.extend(precision_defines(precision));
     defines.push(d("TRAIN_WARPS", shape.warps));
+    let mut shape = shape;
+    if let ModelSpec::HashGrid(h) = spec {
+        // NFIELD_COARSE_LEVELS caps them (measuring the pre-reduction level by level).
+        let cap = std::env::var("NFIELD_COARSE_LEVELS").ok().and_then(|v| v.parse::<usize>().ok());
+        let (levels, floats) = coarse_levels(h, shape.smem, smem_limit, cap.unwrap_or(usize::MAX));
+        defines.push(d("COARSE_LEVELS", levels));
+        defines.push(d("COARSE_FLOATS", floats));
+        shape.smem += 4 * (floats + 2 * levels);
+    }
+    // The hash grid gathers from an fp16 copy of its table in fp16 (half the bytes: tiny-cuda-nn's
+    // 2^19 table then fits the L2); NFIELD_TABLE32=1 gathers from the fp32 parameters instead.
+    if matches!(spec, ModelSpec::HashGrid(_))
+        && precision == Precision::Fp16
+        && std::env::var("NFIELD_TABLE32").is_err()
+    {
+        defines.push(d("TABLE16", 1));
+    }
     Ok((Specialization { file: KernelFile::MlpTrain, defines }, shape))
+}
+
+/// The hash grid's coarse levels that the fused step pre-reduces in shared memory
+/// (encoding.cuh COARSE_LEVELS): the leading levels whose dense grid of ⌊scale + offset⌋ + 2
+/// corners per side has at most 2048 corners (a block's ~1000 samples touch 4000 corners per
+/// level; on the H100, tiny-cuda-nn's grid: step kernel 497 µs without, 445 / 441 / 432 µs
+/// with 1 / 2 / 3 levels (17², 25², 37²), 530 µs with the fourth, 55²), as many as keep two
+/// blocks of `base_smem` bytes per SM, and at most `max_levels`. Returns (levels, floats of the dense copies).
+pub fn coarse_levels(spec: &HashGridSpec, base_smem: usize, smem_limit: usize, max_levels: usize) -> (usize, usize) {
+    let budget = ((smem_limit.saturating_sub(1024)) / 2).saturating_sub(base_smem);
+    let (mut levels, mut floats) = (0, 0);
+    for scale in spec.level_scales().into_iter().take(max_levels) {
+        let dim = (scale + spec.position_offset()).floor() as usize + 2;
+        let more = dim * dim * spec.features_per_level;
+        if dim * dim > 2048 || 4 * (floats + more + 2 * (levels + 1)) > budget {
+            break;
+        }
+        (levels, floats) = (levels + 1, floats + more);
+    }
+    (levels, floats)
 }
 
 /// The weight-streaming step (mlp_train_wide.cu: one layer's weights in shared memory at a
@@ -486,8 +529,8 @@ pub fn train_step_wide(
 /// The training step's specialisation and layout, or why CUDA cannot train the model: in fp32
 /// the SIMT step; in bf16/fp16 the fused step for widths ≤ 64 where it fits, else the
 /// weight-streaming step (any width 16-256 divisible by 16, any depth, within the shared memory
-/// of `smem_limit`); in tf32, and for the hash grid, the weight-streaming step (tf32 matrices
-/// take twice the shared memory of bf16's; the hash grid's encoding is gathered there).
+/// of `smem_limit`); in tf32 the weight-streaming step (tf32 matrices take twice the shared
+/// memory of bf16's).
 pub fn train_step(spec: &ModelSpec, precision: Precision, smem_limit: usize) -> Result<(Specialization, TrainShape)> {
     check_trainable(spec, precision)?;
     if precision == Precision::Fp32 {
@@ -495,8 +538,7 @@ pub fn train_step(spec: &ModelSpec, precision: Precision, smem_limit: usize) -> 
     }
     let forced = FORCE_WIDE.with(|f| f.get())
         || std::env::var("NFIELD_CUDA_STEP").is_ok_and(|v| v == "wide")
-        || precision == Precision::Tf32
-        || matches!(spec, ModelSpec::HashGrid(_));
+        || precision == Precision::Tf32;
     if spec.mlp().layers[0].outputs <= 64 && !forced {
         if let Ok(fused) = train_step_fused(spec, precision, smem_limit) {
             return Ok(fused);
@@ -545,6 +587,9 @@ pub fn test_specializations() -> Vec<Specialization> {
                 v.push(k);
             }
             if let Ok((k, _)) = train_step(&spec, p, 227 * 1024) {
+                if matches!(spec, ModelSpec::HashGrid(_)) {
+                    v.push(deterministic_step(k.clone()));
+                }
                 v.push(k);
             }
             // The weight-streaming step too where the fused one serves (the self-test compares them).

@@ -2,7 +2,10 @@
 //! to a GPU machine: every kernel against the f64 oracle with DESIGN.md's tolerances, both
 //! training steps (fused, weight-streaming) against the oracle's composition of primitives and
 //! against each other, the fp32 step against the exact oracle, and training against the CPU
-//! engine in every precision CUDA trains.
+//! engine in every precision CUDA trains; the hash grid's table gradient entry by entry and its
+//! deterministic mode (selftest/hash.rs).
+
+mod hash;
 
 use crate::kernels::{self, test_models};
 use crate::{CudaEngine, Gpu};
@@ -267,13 +270,16 @@ fn step_gradient(
 /// rounding, carried through the layers and through the δ roundings it flips, moves a SIREN
 /// gradient by ~5e-3 (bf16) and ~1e-3 (fp16) for 8 hidden layers (emulated in numpy, SIREN init,
 /// 700 samples); the bounds are 3× that. The Fourier MLP (ReLU: no derivative to round) differs
-/// only by the output sums' fp32 order: bound 1e-3. A layout or synchronisation error moves
-/// whole tiles: O(1). The batch (40 000) gives every block several tiles, so the partials' "first
-/// tile stores, later tiles add" path runs in both kernels.
+/// only by the output sums' fp32 order: bound 1e-3. The hash grid's fused step also gathers from
+/// the table's fp16 copy (each entry rounded before the interpolation, the feature rounded again
+/// after) and forms ∂L/∂features with W_0 in fp16 on the tensor cores (the wide step: fp32 W_0,
+/// fp32 sums), each a relative rounding of ≤ 2⁻¹¹ on its operands: bound 3e-3. A layout or
+/// synchronisation error moves whole tiles: O(1). The batch (40 000) gives every block several
+/// tiles, so the partials' "first tile stores, later tiles add" path runs in both kernels.
 fn wide_gradient_matches_fused(gpu: &Arc<Gpu>, precision: Precision) -> Result<String, String> {
     let image = test_image(40, 30);
     let batch = 40_000;
-    let mut worst = [0.0f64; 2];
+    let mut worst = [0.0f64; 3]; // Fourier, SIREN, hash grid
     let mut count = 0;
     for (i, spec) in test_models().into_iter().enumerate() {
         let both = crate::trains_on_cuda(&spec)
@@ -291,13 +297,13 @@ fn wide_gradient_matches_fused(gpu: &Arc<Gpu>, precision: Precision) -> Result<S
         };
         let fused64: Vec<f64> = fused.iter().map(|&v| v as f64).collect();
         let r = rel_l2(&wide, &fused64);
-        let siren = matches!(spec, ModelSpec::Siren(_));
-        let bound = match (siren, precision) {
-            (false, _) => 1e-3,
-            (true, Precision::Fp16) => 3e-3,
-            (true, _) => 1.5e-2,
+        let (kind, bound) = match (&spec, precision) {
+            (ModelSpec::Fourier(_), _) => (0, 1e-3),
+            (ModelSpec::Siren(_), Precision::Fp16) => (1, 3e-3),
+            (ModelSpec::Siren(_), _) => (1, 1.5e-2),
+            (ModelSpec::HashGrid(_), _) => (2, 3e-3),
         };
-        worst[usize::from(siren)] = worst[usize::from(siren)].max(r);
+        worst[kind] = worst[kind].max(r);
         if !r.is_finite() || r > bound {
             return Err(format!(
                 "{}: wide vs fused gradient relative L2 difference {r:.3e} > {bound:.0e}",
@@ -306,7 +312,10 @@ fn wide_gradient_matches_fused(gpu: &Arc<Gpu>, precision: Precision) -> Result<S
         }
         count += 1;
     }
-    Ok(format!("{count} models, worst relative L2 difference: SIREN {:.2e}, Fourier {:.2e}", worst[1], worst[0]))
+    Ok(format!(
+        "{count} models, worst relative L2 difference: SIREN {:.2e}, Fourier {:.2e}, hash grid {:.2e}",
+        worst[1], worst[0], worst[2]
+    ))
 }
 
 /// Training through the weight-streaming step ends within 0.3 dB of the CPU engine (same seed,
@@ -327,8 +336,12 @@ fn wide_training_matches_cpu(gpu: &Arc<Gpu>, precision: Precision) -> Result<Str
             continue;
         }
         let model = Model::new(spec.clone(), 900 + i as u64).map_err(|e| e.to_string())?;
-        let opts =
-            TrainOptions { batch: 1000, seed: 7, adam: AdamConfig { lr: 2e-3, ..Default::default() }, subset: None };
+        let opts = TrainOptions {
+            batch: 1000,
+            seed: 7,
+            adam: AdamConfig { lr: 2e-3, ..Default::default() },
+            ..Default::default()
+        };
         let [cuda, cpu] = train_side_by_side(gpu, precision, &model, &image, &opts, 60)?;
         let line = format!(
             "{}: CUDA {:.2} → {:.2} dB, CPU {:.2} → {:.2} dB",
@@ -357,7 +370,8 @@ fn seed_image_training_matches_cpu(
     lr: f32,
 ) -> Result<String, String> {
     let model = Model::new(spec, 0).map_err(|e| e.to_string())?;
-    let opts = TrainOptions { batch: 1 << 14, seed: 0, adam: AdamConfig { lr, ..Default::default() }, subset: None };
+    let opts =
+        TrainOptions { batch: 1 << 14, seed: 0, adam: AdamConfig { lr, ..Default::default() }, ..Default::default() };
     let [cuda, cpu] = train_side_by_side(gpu, precision, &model, image, &opts, steps)?;
     let detail = format!(
         "{}×{}, {steps} steps × {}: CUDA {:.3} dB ({:.2} s), CPU {:.3} dB ({:.1} s)",
@@ -460,6 +474,16 @@ pub fn run(gpu: Arc<Gpu>, seed_data: Option<&Path>) -> Vec<Check> {
         "Fp32 training (SIREN-32×3, SIREN-128×8, Fourier) ends within 0.3 dB of the CPU engine",
         wide_training_matches_cpu(&gpu, Precision::Fp32),
     ));
+    for p in [Precision::Fp16, Precision::Tf32] {
+        checks.push(check(
+            format!("hash-grid {p:?} table gradient vs the oracle, entry by entry (percentiles)"),
+            hash::table_gradient_matches_oracle(&gpu, p),
+        ));
+        checks.push(check(
+            format!("hash-grid {p:?} deterministic training is bit-identical run to run"),
+            hash::deterministic_training_is_bit_identical(&gpu, p),
+        ));
+    }
     checks.push(check(
         "resuming from model() + optimizer_state() is exact",
         testing::check_resume_is_exact(|| make(Precision::Bf16)).map(|()| "bit-identical".into()),

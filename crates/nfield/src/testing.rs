@@ -244,7 +244,8 @@ pub fn check_training_matches_cpu<E: Engine>(
     for (i, spec) in test_specs().into_iter().enumerate().filter(|(_, s)| trains(s)) {
         let model = Model::new(spec.clone(), 300 + i as u64).map_err(|e| e.to_string())?;
         let lr = if matches!(spec, ModelSpec::HashGrid(_)) { 1e-2 } else { 2e-3 };
-        let opts = TrainOptions { batch: 1000, seed: 7, adam: AdamConfig { lr, ..Default::default() }, subset: None };
+        let opts =
+            TrainOptions { batch: 1000, seed: 7, adam: AdamConfig { lr, ..Default::default() }, ..Default::default() };
         let mut cpu = crate::cpu::CpuEngine::new();
         let mut psnr = [0.0; 2];
         for (k, e) in [engine as &mut dyn Engine, &mut cpu as &mut dyn Engine].into_iter().enumerate() {

@@ -89,7 +89,13 @@ fn run(a: Args) -> Result<u8> {
         s
     });
     let model = Model::new(ModelSpec::Siren(SirenSpec::default()), a.seed)?;
-    let opts = TrainOptions { batch, seed: a.seed, adam: AdamConfig { lr, ..Default::default() }, subset };
+    let opts = TrainOptions {
+        batch,
+        seed: a.seed,
+        adam: AdamConfig { lr, ..Default::default() },
+        subset,
+        ..Default::default()
+    };
     let mut engine = AnyEngine::select(Request {
         choice: EngineChoice::Auto,
         threads: None,

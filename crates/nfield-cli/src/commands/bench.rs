@@ -147,7 +147,8 @@ pub fn run(args: BenchArgs) -> Result<u8> {
         let (spec, lr) = case_spec(case)?;
         let model = Model::new(spec, 0)?;
         for &batch in &args.batch {
-            let opts = TrainOptions { batch, seed: 0, adam: AdamConfig { lr, ..Default::default() }, subset: None };
+            let opts =
+                TrainOptions { batch, seed: 0, adam: AdamConfig { lr, ..Default::default() }, ..Default::default() };
             engine.load(&model, Some(&image), &opts)?;
             engine.train(3)?; // warm-up: first-touch of buffers, caches
             let t = Instant::now();

@@ -54,7 +54,8 @@ pub(super) fn sync(e: &CudaEngine) -> Result<()> {
 fn train_case(e: &mut CudaEngine, image: &Image, width: usize, batch: u32, steps: u32) -> Result<Value> {
     let spec = siren(width);
     let model = Model::new(spec.clone(), 0)?;
-    let opts = TrainOptions { batch, seed: 0, adam: AdamConfig { lr: 1e-4, ..Default::default() }, subset: None };
+    let opts =
+        TrainOptions { batch, seed: 0, adam: AdamConfig { lr: 1e-4, ..Default::default() }, ..Default::default() };
     e.load(&model, Some(image), &opts)?;
     e.train(10)?; // compile, capture, warm up
     let t = Instant::now();
@@ -143,7 +144,7 @@ fn to_quality_case(e: &mut CudaEngine, image: &Image, target_db: f64, recipe: Re
         batch: recipe.batch,
         seed: 0,
         adam: AdamConfig { lr: recipe.lr, ..Default::default() },
-        subset: None,
+        ..Default::default()
     };
     let max_steps = ((5000u64 << 18) / recipe.batch as u64) as u32;
     time_to_quality(e, image, &Model::new(siren(64), 0)?, "siren-64x8", &opts, target_db, recipe.eval_every, max_steps)

@@ -1,7 +1,8 @@
 //! `nfield bench --engine cuda`: the hash-grid cases of the hash-grid issue, in tiny-cuda-nn's
 //! image configuration (16 levels × 2 features, table 2^19, base 16, ×1.5 per level, 64-wide
 //! MLP with 2 hidden ReLU layers, linear output; Adam lr 1e-2, β2 0.99, ε 1e-15; batch 2^18),
-//! and the PyTorch hash-grid peer with DESIGN.md's pinned command lines.
+//! the seed's own configuration (table 2^12, floor-log scales, one hidden layer, sigmoid) on
+//! the same recipe, and the PyTorch hash-grid peer with DESIGN.md's pinned command lines.
 
 use super::bench_cuda::{infer_model_case, peer_records, precision_name, run_peer_script, sync, time_to_quality};
 use anyhow::Result;
@@ -24,7 +25,7 @@ fn recipe(batch: u32) -> TrainOptions {
         batch,
         seed: 0,
         adam: AdamConfig { lr: 1e-2, beta2: 0.99, eps: 1e-15, ..Default::default() },
-        subset: None,
+        ..Default::default()
     }
 }
 
@@ -32,11 +33,16 @@ fn tcnn_model() -> Result<Model> {
     Ok(Model::new(ModelSpec::HashGrid(HashGridSpec::tiny_cuda_nn_image()), 0)?)
 }
 
-/// Training throughput at 2^18 (timed over `steps` steps after 10), then the full-image PSNR
-/// after 1000 steps in all.
-fn train_case(e: &mut CudaEngine, image: &Image, steps: u32) -> Result<Value> {
-    let model = tcnn_model()?;
-    e.load(&model, Some(image), &recipe(BATCH))?;
+/// The seed's hash grid (SPEC §3.3: table 2^12, floor-log scales 16…2048, one hidden layer,
+/// sigmoid output).
+fn seed_model() -> Result<Model> {
+    Ok(Model::new(ModelSpec::HashGrid(HashGridSpec::default()), 0)?)
+}
+
+/// Training throughput of `model` (named `name` in the record) at 2^18 (timed over `steps`
+/// steps after 10), then the full-image PSNR after 1000 steps in all.
+fn train_case(e: &mut CudaEngine, image: &Image, model: &Model, name: &str, steps: u32) -> Result<Value> {
+    e.load(model, Some(image), &recipe(BATCH))?;
     e.train(10)?;
     sync(e)?;
     let t = Instant::now();
@@ -45,7 +51,7 @@ fn train_case(e: &mut CudaEngine, image: &Image, steps: u32) -> Result<Value> {
     e.train(1000 - 10 - steps)?;
     let psnr = e.evaluate()?.psnr_db;
     Ok(json!({
-        "name": format!("train/hash-grid/b{BATCH}"),
+        "name": format!("train/{name}/b{BATCH}"),
         "precision": precision_name(e.precision()),
         "batch": BATCH,
         "steps": steps,
@@ -66,13 +72,19 @@ fn to_quality_case(e: &mut CudaEngine, image: &Image) -> Result<Value> {
 pub fn run(gpu_engine: &CudaEngine, image: &Image, quick: bool, record: &mut Record<'_>) {
     let mut e = CudaEngine::on(gpu_engine.gpu().clone(), Precision::Fp16);
     let steps = if quick { 20 } else { 100 };
-    record(&format!("train/hash-grid/b{BATCH}"), &mut || train_case(&mut e, image, steps));
+    record(&format!("train/hash-grid/b{BATCH}"), &mut || train_case(&mut e, image, &tcnn_model()?, "hash-grid", steps));
+    record(&format!("train/hash-grid-seed/b{BATCH}"), &mut || {
+        train_case(&mut e, image, &seed_model()?, "hash-grid-seed", steps)
+    });
     record("to-quality/hash-grid/40dB", &mut || to_quality_case(&mut e, image));
     record("infer/hash-grid/full-image/per-pixel", &mut || {
         infer_model_case(&mut e, image, &tcnn_model()?, "hash-grid", Strategy::PerPixel, Precision::Fp32)
     });
     record("infer/hash-grid/full-image/cooperative", &mut || {
         infer_model_case(&mut e, image, &tcnn_model()?, "hash-grid", Strategy::Cooperative, Precision::Fp16)
+    });
+    record("infer/hash-grid-seed/full-image/cooperative", &mut || {
+        infer_model_case(&mut e, image, &seed_model()?, "hash-grid-seed", Strategy::Cooperative, Precision::Fp16)
     });
 }
 

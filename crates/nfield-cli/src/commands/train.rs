@@ -49,7 +49,8 @@ pub struct TrainArgs {
     /// Optimizer steps [siren 2000, fourier 2000, hash-grid 500].
     #[arg(long, help_heading = "Training")]
     pub steps: Option<u64>,
-    /// Pixels per step, drawn with replacement [siren, fourier 16384; hash-grid 65536].
+    /// Pixels per step, drawn with replacement [siren, fourier 16384; hash-grid 262144 on a GPU,
+    /// 65536 on the CPU].
     #[arg(long, help_heading = "Training")]
     pub batch: Option<u32>,
     /// Adam learning rate [siren 3e-3, fourier 1e-3, hash-grid 1e-2].
@@ -123,6 +124,11 @@ pub struct TrainArgs {
     /// CPU threads [all cores].
     #[arg(long, help_heading = "Engine")]
     pub threads: Option<usize>,
+    /// Bit-identical results run to run on every engine: CUDA's hash grid then adds its table
+    /// gradient as 64-bit fixed point instead of float atomics (slower; everything else, and
+    /// the CPU engine, is deterministic already).
+    #[arg(long, help_heading = "Engine")]
+    pub deterministic: bool,
 }
 
 /// Set by Ctrl-C; the training loop stops at the next step boundary and saves.
@@ -144,10 +150,14 @@ struct Recipe {
     opts: TrainOptions,
 }
 
-fn recipe(args: &TrainArgs, kind: ModelKind, checkpoint: Option<&TrainOptions>) -> Recipe {
+fn recipe(args: &TrainArgs, kind: ModelKind, checkpoint: Option<&TrainOptions>, on_gpu: bool) -> Recipe {
     let hash = kind == ModelKind::HashGrid;
     let base = checkpoint.cloned().unwrap_or_else(|| TrainOptions {
-        batch: if hash { 1 << 16 } else { 1 << 14 },
+        batch: match (hash, on_gpu) {
+            (true, true) => 1 << 18,
+            (true, false) => 1 << 16,
+            (false, _) => 1 << 14,
+        },
         seed: args.seed,
         adam: AdamConfig {
             lr: match kind {
@@ -159,7 +169,7 @@ fn recipe(args: &TrainArgs, kind: ModelKind, checkpoint: Option<&TrainOptions>) 
             eps: if hash { 1e-15 } else { 1e-8 },
             ..Default::default()
         },
-        subset: None,
+        ..Default::default()
     });
     let adam = AdamConfig {
         lr: args.lr.unwrap_or(base.adam.lr),
@@ -169,7 +179,8 @@ fn recipe(args: &TrainArgs, kind: ModelKind, checkpoint: Option<&TrainOptions>) 
         bias_correction: base.adam.bias_correction && !args.no_bias_correction,
     };
     let steps = args.steps.unwrap_or(if hash { 500 } else { 2000 });
-    Recipe { steps, opts: TrainOptions { batch: args.batch.unwrap_or(base.batch), adam, ..base } }
+    let batch = args.batch.unwrap_or(base.batch);
+    Recipe { steps, opts: TrainOptions { batch, adam, deterministic: args.deterministic, ..base } }
 }
 
 /// Output paths: the model file and (unless disabled) the PNG.
@@ -211,6 +222,8 @@ pub fn run(args: TrainArgs) -> Result<u8> {
         format::check_writable(out)?;
     }
     let image = Image::load(&args.input, args.max_dim)?;
+    // The defaults that depend on the engine (the hash grid's) follow the one that will run.
+    let on_gpu = crate::engines::prefers_cuda(args.engine);
 
     // The model: fresh, or resumed with its optimizer state.
     let (model, state, checkpoint) = match &args.resume {
@@ -229,7 +242,7 @@ pub fn run(args: TrainArgs) -> Result<u8> {
             (file.model, state, ckpt)
         }
         None => {
-            let spec = args.arch.spec();
+            let spec = args.arch.spec(on_gpu);
             let mut model = Model::new(spec, args.seed)?;
             model.coords = Coords { range: model.kind().coord_range(), grid: args.coords.grid() };
             (model, None, None)
@@ -241,7 +254,7 @@ pub fn run(args: TrainArgs) -> Result<u8> {
             eprintln!("warning: {} do(es) not apply to --model {}", ignored.join(", "), args.arch.model.name());
         }
     }
-    let Recipe { steps, opts } = recipe(&args, model.kind(), checkpoint.as_ref());
+    let Recipe { steps, opts } = recipe(&args, model.kind(), checkpoint.as_ref(), on_gpu);
     opts.validate()?;
 
     let mut engine = AnyEngine::select(Request {

@@ -44,8 +44,14 @@ pub(super) struct TrainKernels {
     adam: CudaFunction,
     adam_dense: CudaFunction,
     advance: CudaFunction,
-    /// The hash table's gradient (its layout, unscaled; the step adds, adam_dense zeroes).
+    /// The hash table's gradient (its layout, unscaled; the step adds, adam_dense zeroes): f32,
+    /// or with `grad_fixed` i64 in units of 2⁻³² (two f32 slots per value).
     enc_grad: Option<CudaSlice<f32>>,
+    /// Whether the step adds the table gradient in fixed point (`DETERMINISTIC`).
+    grad_fixed: bool,
+    /// The hash table in fp16, which the fused fp16 step gathers from and adam_dense rewrites
+    /// after each update (the fp32 parameters stay the master copy).
+    table16: Option<CudaSlice<u16>>,
     shape: TrainShape,
     grid: u32,
     partials: CudaSlice<f32>,
@@ -82,10 +88,11 @@ fn launch_train_step(
         shared_mem_bytes: t.shape.smem as u32,
     };
     let enc_grad = t.enc_grad.as_ref().map_or(0, |g| dptr(g, gpu));
+    let table16 = t.table16.as_ref().map_or(0, |g| dptr(g, gpu));
     // SAFETY: params holds the model layout; partials grid × MLP params; loss_partials grid;
     // the target's buffers are as repr says; step one u64; scales the hash grid's levels (one
-    // float otherwise) and enc_grad its table's length, or null when there is no table
-    // (mlp_train*.cu's contract: only the hash grid reads either).
+    // float otherwise), enc_grad and table16 its table's length, or null when there is no
+    // table (mlp_train*.cu's contract: only the hash grid reads them, table16 only with TABLE16).
     unsafe {
         gpu.stream
             .launch_builder(&t.step)
@@ -98,6 +105,7 @@ fn launch_train_step(
             .arg(&mut t.loss_partials)
             .arg(scales)
             .arg(&enc_grad)
+            .arg(&table16)
             .launch(cfg)?;
     }
     Ok(())
@@ -107,6 +115,11 @@ impl CudaEngine {
     pub(super) fn compile_train(&self, model: &Model, opts: &TrainOptions) -> Result<TrainKernels> {
         let gpu = &self.gpu;
         let (spec, shape) = kernels::train_step(&model.spec, self.precision, gpu.smem_optin)?;
+        let gathers_table16 = kernels::gathers_table16(&spec);
+        // Only the hash grid's table gradient uses float atomics; fixed point makes it
+        // order-independent.
+        let grad_fixed = opts.deterministic && matches!(model.spec, ModelSpec::HashGrid(_));
+        let spec = if grad_fixed { kernels::deterministic_step(spec) } else { spec };
         let step = gpu.function(&spec, "mlp_train_step", shape.smem)?;
         let adam_spec = kernels::Specialization::plain(kernels::KernelFile::Adam);
         let adam = gpu.function(&adam_spec, "adam_step", 0)?;
@@ -120,7 +133,15 @@ impl CudaEngine {
         let stride = kernels::partial_stride(&model.spec);
         let s = self.stream();
         let enc_grad = match &model.spec {
-            ModelSpec::HashGrid(h) => Some(s.alloc_zeros::<f32>(h.table_len())?),
+            ModelSpec::HashGrid(h) => Some(s.alloc_zeros::<f32>(h.table_len() * if grad_fixed { 2 } else { 1 })?),
+            _ => None,
+        };
+        let table16 = match &model.spec {
+            ModelSpec::HashGrid(h) if gathers_table16 => {
+                let table = &model.params[model.params.len() - h.table_len()..];
+                let bits: Vec<u16> = table.iter().map(|&x| half::f16::from_f32(x).to_bits()).collect();
+                Some(s.clone_htod(&bits)?)
+            }
             _ => None,
         };
         Ok(TrainKernels {
@@ -129,6 +150,8 @@ impl CudaEngine {
             adam_dense,
             advance,
             enc_grad,
+            grad_fixed,
+            table16,
             shape,
             grid,
             partials: s.alloc_zeros::<f32>(grid as usize * stride)?,
@@ -148,7 +171,7 @@ impl CudaEngine {
         launch_train_step(gpu, t, params, scales, step, target, seed, batch)?;
         let a = opts.adam;
         // The MLP's parameters from the block partials; a hash table's from its dense gradient.
-        let table_len = t.enc_grad.as_ref().map_or(0, |g| g.len());
+        let table_len = t.enc_grad.as_ref().map_or(0, |g| g.len() / if t.grad_fixed { 2 } else { 1 });
         let n_params = (*trainable - table_len) as u32;
         let stride = (t.partials.len() / t.grid as usize) as u32;
         let loss_scale = 1.0 / (3.0 * batch as f32);
@@ -160,8 +183,8 @@ impl CudaEngine {
             bias_correction: u32::from(a.bias_correction),
             grad_scale: 2.0 / (3.0 * batch as f32),
         };
-        let cfg =
-            LaunchConfig { grid_dim: (n_params.div_ceil(256), 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+        // adam.cu's adam_step: 32 parameters per block of 8 warps.
+        let cfg = LaunchConfig { grid_dim: (n_params.div_ceil(32), 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
         // SAFETY: params, m, v hold at least n_params values; partials grid × n_params.
         unsafe {
             gpu.stream
@@ -181,10 +204,15 @@ impl CudaEngine {
                 .launch(cfg)?;
         }
         if let Some(grad) = t.enc_grad.as_mut() {
-            let n = grad.len() as u32;
-            let blocks = n.div_ceil(256).min(gpu.sm_count * 16);
+            let n = table_len as u32;
+            let grad_fixed = u32::from(t.grad_fixed);
+            let table16 = t.table16.as_ref().map_or(0, |c| dptr(c, gpu));
+            // One wave of 256-thread blocks (8 per SM), each thread 8 elements per turn
+            // (adam.cu ADAM_DENSE_UNROLL).
+            let blocks = n.div_ceil(256 * 8).min(gpu.sm_count * 8);
             let cfg = LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
-            // SAFETY: params, m, v hold n_params + n values (the table follows the MLP); grad n.
+            // SAFETY: params, m, v hold n_params + n values (the table follows the MLP); grad n
+            // f32 (2n with grad_fixed: n i64); table16 n or null.
             unsafe {
                 gpu.stream
                     .launch_builder(&t.adam_dense)
@@ -196,6 +224,8 @@ impl CudaEngine {
                     .arg(&n)
                     .arg(&*step)
                     .arg(&hyper)
+                    .arg(&table16)
+                    .arg(&grad_fixed)
                     .launch(cfg)?;
             }
         }
@@ -220,9 +250,19 @@ impl CudaEngine {
         let stride = partials.len() / t.grid as usize;
         let table = match t.enc_grad.as_mut() {
             Some(grad) => {
-                let table = gpu.stream.clone_dtoh(grad)?;
+                let raw = gpu.stream.clone_dtoh(grad)?;
                 gpu.stream.memset_zeros(grad)?; // as adam_dense leaves it
-                table
+                if t.grad_fixed {
+                    // i64 in units of 2⁻³² (encoding.cuh table_grad_add), converted as adam_dense does
+                    raw.chunks_exact(2)
+                        .map(|p| {
+                            let bits = u64::from(p[0].to_bits()) | (u64::from(p[1].to_bits()) << 32);
+                            (bits as i64 as f64 / 4294967296.0) as f32
+                        })
+                        .collect()
+                } else {
+                    raw
+                }
             }
             None => Vec::new(),
         };

@@ -63,20 +63,21 @@ fn tf32_takes_the_weight_streaming_step_with_32_bit_matrices() {
 }
 
 #[test]
-fn hash_grids_train_in_the_weight_streaming_step_in_fp16_and_tf32() {
+fn hash_grids_train_fused_in_fp16_and_weight_streaming_in_tf32() {
     use nfield::model::HashGridSpec;
     let spec = ModelSpec::HashGrid(HashGridSpec::tiny_cuda_nn_image());
-    for p in [Precision::Fp16, Precision::Tf32] {
+    for (p, file) in [(Precision::Fp16, KernelFile::MlpTrain), (Precision::Tf32, KernelFile::MlpTrainWide)] {
         let (k, shape) = train_step(&spec, p, 227 * 1024).expect("trains");
-        assert_eq!(k.file, KernelFile::MlpTrainWide);
+        assert_eq!(k.file, file);
         assert!(k.defines.contains(&d("MODEL", 2)) && shape.smem <= 227 * 1024);
     }
+    // Two blocks of the fused step fit an SM (the kernel asks for two: its gathers wait on memory).
+    let (_, fused) = train_step(&spec, Precision::Fp16, 227 * 1024).expect("trains");
+    assert!(2 * fused.smem <= 227 * 1024, "{fused:?}");
     for (p, says) in [(Precision::Bf16, "loses quality"), (Precision::Fp32, "tensor cores")] {
         let err = train_step(&spec, p, 227 * 1024).expect_err("refused");
         assert!(err.to_string().contains(says), "{err}");
     }
-    let err = train_step_fused(&spec, Precision::Fp16, 227 * 1024).expect_err("fused is SIREN/Fourier");
-    assert!(err.to_string().contains("weight-streaming"), "{err}");
 }
 
 #[test]
@@ -98,4 +99,21 @@ fn float_literals_round_trip() {
     assert_eq!(float_literal(30.0), "3e1f");
     assert_eq!(float_literal(0.5).parse::<f32>().ok(), None, "the f suffix is C's");
     assert_eq!(float_literal(1.0e-4).trim_end_matches('f').parse::<f32>().ok(), Some(1.0e-4));
+}
+
+#[test]
+fn the_fused_hash_step_pre_reduces_the_coarse_levels_that_fit_two_blocks() {
+    use nfield::model::HashGridSpec;
+    let tcnn = HashGridSpec::tiny_cuda_nn_image();
+    // Geometric scales 15, 23, 35, 53, 80: dense grids of 17², 25², 37² corners (2 features)
+    // fit beside two blocks of a 90 KB step.
+    assert_eq!(coarse_levels(&tcnn, 90 * 1024, 227 * 1024, 16), (3, 2 * (17 * 17 + 25 * 25 + 37 * 37)));
+    assert_eq!(coarse_levels(&tcnn, 112 * 1024, 227 * 1024, 16), (0, 0), "no room: none");
+    // Never a level whose grid has more than 2048 corners, however much room there is.
+    let (levels, _) = coarse_levels(&tcnn, 0, 1 << 30, 16);
+    assert_eq!(coarse_levels(&tcnn, 0, 1 << 30, 2), (2, 2 * (17 * 17 + 25 * 25)));
+    assert_eq!(levels, 3, "dims 17, 25, 37; the next (55) is past 2048 corners");
+    let (k, shape) = train_step(&ModelSpec::HashGrid(tcnn), Precision::Fp16, 227 * 1024).expect("trains");
+    assert!(k.defines.contains(&d("COARSE_LEVELS", 3)), "{:?}", k.defines);
+    assert!(2 * shape.smem + 2048 <= 228 * 1024, "{shape:?}");
 }

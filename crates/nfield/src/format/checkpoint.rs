@@ -88,7 +88,7 @@ pub fn read_checkpoint(path: &Path) -> Result<(AdamState, TrainOptions)> {
             eps: get(&meta, "eps", path)?,
             bias_correction: get(&meta, "bias_correction", path)?,
         },
-        subset: None,
+        ..Default::default()
     };
     Ok((state, opts))
 }

@@ -72,11 +72,16 @@ pub struct TrainOptions {
     pub adam: AdamConfig,
     /// Train (and evaluate) on these pixel indices only (`train_siren --limit`); all pixels if `None`.
     pub subset: Option<Vec<u32>>,
+    /// Bit-identical results run to run, where an engine's fast path is not: CUDA's hash-grid
+    /// step then adds the table's gradient as 64-bit fixed point (units of 2⁻³², integer
+    /// atomics, order-independent) instead of float atomics. The CPU engine and every other
+    /// CUDA path are deterministic either way. Default false.
+    pub deterministic: bool,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        TrainOptions { batch: 1 << 14, seed: 0, adam: AdamConfig::default(), subset: None }
+        TrainOptions { batch: 1 << 14, seed: 0, adam: AdamConfig::default(), subset: None, deterministic: false }
     }
 }
 
