@@ -183,7 +183,9 @@ fn recipe(args: &TrainArgs, kind: ModelKind, checkpoint: Option<&TrainOptions>, 
     Recipe { steps, opts: TrainOptions { batch, adam, deterministic: args.deterministic, ..base } }
 }
 
-/// Output paths: the model file and (unless disabled) the PNG.
+/// Output paths: the model file and (unless disabled) the PNG. The model file's extension picks
+/// its format (`.safetensors`, any case: safetensors; anything else: the seed's JSON schema);
+/// the PNG defaults to the model path with `.png`.
 fn output_paths(args: &TrainArgs) -> Result<(PathBuf, Option<PathBuf>)> {
     let model = match (&args.output, &args.resume) {
         (Some(o), _) => o.clone(),
@@ -195,7 +197,7 @@ fn output_paths(args: &TrainArgs) -> Result<(PathBuf, Option<PathBuf>)> {
         }
     };
     if model.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
-        bail!("{}: the model file should end in .json (use --image for the PNG)", model.display());
+        bail!("{}: the model file should end in .json or .safetensors (use --image for the PNG)", model.display());
     }
     let png = (!args.no_image).then(|| args.image_out.clone().unwrap_or_else(|| model.with_extension("png")));
     for out in std::iter::once(&model).chain(png.as_ref()) {

@@ -1,12 +1,36 @@
-//! File formats: the seed's JSON model files, the optimizer checkpoint sidecar, and the
-//! write-to-a-temporary-then-rename rule every output follows.
+//! File formats: model files (the seed's JSON, or safetensors for large hash tables), the
+//! optimizer checkpoint sidecar, and the write-to-a-temporary-then-rename rule every output
+//! follows.
 
 mod checkpoint;
 mod json_style;
+mod model_safetensors;
 mod seed_json;
 
 pub use checkpoint::{checkpoint_path, read_checkpoint, write_checkpoint};
-pub use seed_json::{EmbeddedSamples, ModelFile, Sample, embed_samples, read_model, read_model_str, write_model};
+pub use model_safetensors::{TableStorage, read_model_safetensors, write_model_safetensors};
+pub use seed_json::{EmbeddedSamples, ModelFile, Sample, embed_samples, read_model_str};
+
+/// Whether `path` names a safetensors model file: it ends in `.safetensors` (any case).
+pub fn is_safetensors(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("safetensors"))
+}
+
+/// Reads a model file: safetensors ([`read_model_safetensors`]) when the path ends in
+/// `.safetensors`, else JSON (any of the seed's three schemas, or one nfield wrote).
+pub fn read_model(path: &Path) -> Result<ModelFile> {
+    if is_safetensors(path) { read_model_safetensors(path) } else { seed_json::read_model(path) }
+}
+
+/// Writes a model file: safetensors with an f32 table when the path ends in `.safetensors`,
+/// else the seed's JSON schema; through a temporary file renamed into place.
+pub fn write_model(path: &Path, file: &ModelFile) -> Result<()> {
+    if is_safetensors(path) {
+        write_model_safetensors(path, file, TableStorage::F32)
+    } else {
+        seed_json::write_model(path, file)
+    }
+}
 
 use crate::{Error, Result};
 use std::io::Write;
