@@ -96,14 +96,19 @@ pub struct ModelArgs {
     /// Hash grid: output activation [linear on a GPU (tiny-cuda-nn's), sigmoid on the CPU].
     #[arg(long, value_enum, help_heading = "Architecture")]
     pub output_activation: Option<OutputChoice>,
+    /// Hash grid: store each level whose grid of corners fits the table densely (index
+    /// cx + cy·dim) instead of hashing it, as instant-ngp and tiny-cuda-nn do [true on a GPU,
+    /// false on the CPU (every level hashed, the seed's)]; `--dense-coarse` alone means true.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Architecture")]
+    pub dense_coarse: Option<bool>,
 }
 
 impl ModelArgs {
     /// The architecture these flags describe (validated by the library on use), with the
     /// defaults of the engine that will train it: on a GPU the hash grid defaults to
-    /// tiny-cuda-nn's image configuration (table 2^19, linear output: 40 dB on a photo in a
-    /// fraction of a second), on the CPU to a 2^16 table and the seed's sigmoid (8× fewer table
-    /// values to update per step).
+    /// tiny-cuda-nn's image configuration (table 2^19, dense coarse levels, linear output: 40 dB
+    /// on a photo in a fraction of a second), on the CPU to a 2^16 table, every level hashed and
+    /// the seed's sigmoid (8× fewer table values to update per step).
     pub fn spec(&self, on_gpu: bool) -> ModelSpec {
         match self.model {
             ModelChoice::Siren => {
@@ -150,6 +155,7 @@ impl ModelArgs {
                         OutputChoice::Sigmoid => OutputActivation::Sigmoid,
                         OutputChoice::Linear => OutputActivation::Linear,
                     },
+                    dense_coarse: self.dense_coarse.unwrap_or(on_gpu),
                 })
             }
         }
@@ -175,6 +181,7 @@ impl ModelArgs {
             (self.growth.is_some(), "--growth", hash),
             (self.per_level_scale.is_some(), "--per-level-scale", hash),
             (self.output_activation.is_some(), "--output-activation", hash),
+            (self.dense_coarse.is_some(), "--dense-coarse", hash),
         ] {
             if set && !applies {
                 v.push(name);

@@ -68,3 +68,28 @@ fn a_json_file_named_safetensors_is_a_one_line_error() {
     assert_one_line_error(&out, &["m.safetensors", "(header)", ".json"]);
     assert!(!d.join("r.png").exists(), "{out}");
 }
+
+#[test]
+fn dense_coarse_levels_are_recorded_in_both_formats() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    write_png(&d.join("img.png"), 32, 24);
+    let train = |out: &str, dense: &[&str]| {
+        let args = ["train", "img.png", "--model", "hash-grid", "--engine", "cpu", "--steps", "1", "-o", out, "-q"];
+        nfield(d, &[&args[..], &["--max-dim", "24", "--log2-table", "10", "--no-image"], dense].concat()).success();
+        format::read_model(&d.join(out)).expect("read back").model.spec
+    };
+    for (dense, want) in [(&[][..], false), (&["--dense-coarse"][..], true), (&["--dense-coarse", "false"][..], false)]
+    {
+        for out in ["m.json", "m.safetensors"] {
+            let spec = train(out, dense);
+            let nfield::model::ModelSpec::HashGrid(h) = spec else { panic!("{spec:?}") };
+            // On the CPU the default hashes every level (the seed's); level 0's 17 × 17 corners
+            // fit 2^10 entries, so the option changes the model.
+            assert_eq!(h.dense_coarse, want, "{out} {dense:?}");
+            assert_eq!(h.dense_dims()[0] > 0, want);
+        }
+    }
+    let text = std::fs::read_to_string(d.join("m.json")).expect("read");
+    assert!(!text.contains("dense_coarse_levels"), "hashed grids keep the seed's keys");
+}

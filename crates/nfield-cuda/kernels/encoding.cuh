@@ -15,6 +15,7 @@
 //   FREQS        Fourier: m (B is 2×m, row-major, in the parameters after the MLP)
 //   LEVELS, FEATURES, TABLE_SIZE (a power of two), HASH_OFFSET (0 or 0.5f)
 //   OUT_LINEAR   1: linear output, 0: sigmoid
+//   DENSE_LEVELS the leading levels stored densely (corner (cx, cy) at cx + cy·dim, mod T)
 //   DETERMINISTIC  1: the table's gradient in 64-bit fixed point (see table_grad_add)
 //   COARSE_LEVELS, COARSE_FLOATS  the fused step's dense pre-reduction of coarse levels
 //
@@ -133,9 +134,19 @@ DEV void hash_cell(const float* scales, int l, float x, float y, u32* cx, u32* c
     *cy = (u32)(int)fy;
 }
 
-// The table entry (within a level) of grid corner (cx, cy), and the bilinear weight of corner
-// 2·dx + dy of a cell with fractions (tx, ty).
-DEV u32 hash_index(u32 cx, u32 cy) { return (cx ^ (cy * 2654435761u)) & (TABLE_SIZE - 1); }
+// Corners per side of level l's grid, ⌊scale + offset⌋ + 2 (nfield::model::HashGridSpec::
+// dense_dims; f32 as there): positions in [0, 1] keep their four corners inside.
+DEV int level_dim(const float* scales, int l) { return (int)floorf(__fadd_rn(scales[l], HASH_OFFSET)) + 2; }
+
+// The table entry (within level l) of grid corner (cx, cy): hashed, or cx + cy·dim for a level
+// stored densely (l < DENSE_LEVELS); and the bilinear weight of corner 2·dx + dy of a cell with
+// fractions (tx, ty).
+DEV u32 hash_index(const float* scales, int l, u32 cx, u32 cy) {
+#if DENSE_LEVELS > 0
+    if (l < DENSE_LEVELS) return (cx + cy * (u32)level_dim(scales, l)) & (TABLE_SIZE - 1);
+#endif
+    return (cx ^ (cy * 2654435761u)) & (TABLE_SIZE - 1);
+}
 DEV float corner_weight(int corner, float tx, float ty) {
     return ((corner >> 1) ? tx : 1.0f - tx) * ((corner & 1) ? ty : 1.0f - ty);
 }
@@ -146,7 +157,7 @@ DEV void hash_corners(const float* scales, int l, float x, float y, u32* index, 
     hash_cell(scales, l, x, y, &cx, &cy, &tx, &ty);
 #pragma unroll
     for (int corner = 0; corner < 4; ++corner) {
-        index[corner] = hash_index(cx + (corner >> 1), cy + (corner & 1));
+        index[corner] = hash_index(scales, l, cx + (corner >> 1), cy + (corner & 1));
         w[corner] = corner_weight(corner, tx, ty);
     }
 }
@@ -212,14 +223,13 @@ DEV void table_grad_add2(float* grad, size_t e, float a, float b) { red_add2(gra
 // nonzero dense value into the table once per block. The host sizes the copy
 // (kernels.rs coarse_levels: COARSE_FLOATS floats).
 #if USE_COARSE
-DEV int coarse_dim(const float* scales, int l) { return (int)floorf(__fadd_rn(scales[l], HASH_OFFSET)) + 2; }
 
 // Offsets and dims of the coarse levels into meta[0..COARSE_LEVELS) and
 // meta[COARSE_LEVELS..2·COARSE_LEVELS) (one thread; traps if the host's COARSE_FLOATS is short).
 DEV void coarse_layout(const float* scales, int* meta) {
     int off = 0;
     for (int l = 0; l < COARSE_LEVELS; ++l) {
-        const int dim = coarse_dim(scales, l);
+        const int dim = level_dim(scales, l);
         meta[l] = off;
         meta[COARSE_LEVELS + l] = dim;
         off += dim * dim * FEATURES;
@@ -229,7 +239,7 @@ DEV void coarse_layout(const float* scales, int* meta) {
 
 // Adds every nonzero value of the block's dense copy into the table's gradient (the whole block,
 // after its last tile).
-DEV void coarse_flush(float* grad, const float* coarse, const int* meta) {
+DEV void coarse_flush(float* grad, const float* coarse, const int* meta, const float* scales) {
     constexpr int CELLS = COARSE_FLOATS / FEATURES;
     // Each block starts at another cell, so that the blocks finishing together spread their
     // atomics over the L2 instead of queueing on the same addresses.
@@ -241,7 +251,7 @@ DEV void coarse_flush(float* grad, const float* coarse, const int* meta) {
         const int cell = i - meta[l] / FEATURES, dim = meta[COARSE_LEVELS + l];
         if (cell >= dim * dim) continue;  // past the last level
         const u32 cx = (u32)(cell % dim), cy = (u32)(cell / dim);
-        const size_t entry = (size_t)l * TABLE_SIZE * FEATURES + (size_t)hash_index(cx, cy) * FEATURES;
+        const size_t entry = (size_t)l * TABLE_SIZE * FEATURES + (size_t)hash_index(scales, l, cx, cy) * FEATURES;
         const float* v = coarse + (size_t)i * FEATURES;
 #pragma unroll
         for (int k = 0; k < FEATURES; ++k) {
@@ -278,7 +288,7 @@ DEV void hash_level_grad(float* grad, float* coarse, const int* meta, const floa
 #pragma unroll
     for (int corner = 0; corner < 4; ++corner) {
         const float w = corner_weight(corner, tx, ty);
-        const size_t e = level + (size_t)hash_index(cx + (corner >> 1), cy + (corner & 1)) * FEATURES;
+        const size_t e = level + (size_t)hash_index(scales, l, cx + (corner >> 1), cy + (corner & 1)) * FEATURES;
         if (two) {
             table_grad_add2(grad, e, w * g0, w * g1);
         } else {

@@ -546,7 +546,7 @@ extern "C" __global__ void __launch_bounds__(32 * TRAIN_WARPS, MIN_BLOCKS)
     if (lane == 0) sm.loss[warp] = block_loss;
     __syncthreads();
 #if USE_COARSE
-    coarse_flush(enc_grad, sm.coarse, sm.coarse_meta);
+    coarse_flush(enc_grad, sm.coarse, sm.coarse_meta, scales);
 #endif
     // The block's sums into its partial (written once).
     for (int i = threadIdx.x; i < ACC_LEN; i += blockDim.x) {

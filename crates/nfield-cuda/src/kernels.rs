@@ -145,6 +145,8 @@ pub fn model_defines(spec: &ModelSpec) -> Vec<(String, String)> {
             v.push(d("TABLE_SIZE", format!("{}u", s.table_size())));
             v.push(d("HASH_OFFSET", float_literal(s.position_offset())));
             v.push(d("OUT_LINEAR", u8::from(s.output == OutputActivation::Linear)));
+            // Scales never decrease with the level, so the dense levels are the leading ones.
+            v.push(d("DENSE_LEVELS", s.dense_dims().iter().take_while(|&&dim| dim > 0).count()));
         }
     }
     v

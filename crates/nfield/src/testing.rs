@@ -111,7 +111,8 @@ pub fn test_points(n: usize, lo: f32, hi: f32, seed: u64) -> Vec<f32> {
 }
 
 /// Small models of every kind that exercise every code path (non-default widths, ω, trained B,
-/// colliding hash tables, both growth rules and output activations).
+/// colliding hash tables, both growth rules and output activations, a hash grid whose coarsest
+/// level is stored densely).
 pub fn test_specs() -> Vec<ModelSpec> {
     vec![
         ModelSpec::Siren(SirenSpec { width: 32, hidden_layers: 3, omega0: 30.0, omega_hidden: 1.0 }),
@@ -132,6 +133,8 @@ pub fn test_specs() -> Vec<ModelSpec> {
             output: OutputActivation::Linear,
             width: 16,
             hidden_layers: 1,
+            // Level 0's 17 × 17 corners fit the 2^10 entries: dense; levels 1-3 (33² …) hashed.
+            dense_coarse: true,
             ..Default::default()
         }),
     ]

@@ -108,3 +108,27 @@ fn seed_files_survive_a_write_read_round_trip() {
         positions.clear();
     }
 }
+
+#[test]
+fn nfield_hash_grid_options_survive_a_json_round_trip() {
+    use nfield::model::{Growth, HashGridSpec, Model, ModelSpec, OutputActivation};
+    let dir = tempfile::tempdir().expect("temp dir");
+    for dense_coarse in [false, true] {
+        let spec = HashGridSpec {
+            levels: 3,
+            log2_table_size: 10,
+            growth: Growth::Geometric { per_level_scale: 2.0 },
+            output: OutputActivation::Linear,
+            dense_coarse,
+            ..Default::default()
+        };
+        let model = Model::new(ModelSpec::HashGrid(spec), 4).expect("model");
+        let path = dir.path().join(format!("dense-{dense_coarse}.json"));
+        format::write_model(&path, &ModelFile { model: model.clone(), samples: None }).expect("write");
+        let back = format::read_model(&path).expect("read back");
+        assert_eq!(back.model.spec, model.spec);
+        let text = std::fs::read_to_string(&path).expect("read text");
+        // Written only when set, so files of hashed grids keep the seed's keys.
+        assert_eq!(text.contains("\"dense_coarse_levels\""), dense_coarse);
+    }
+}

@@ -6,7 +6,7 @@
 //! encoding: `(CHUNK, L·F)` sample-major (column `l·F + f`).
 
 use super::mlp::CHUNK;
-use crate::model::{HashGridEncoding, hash_index};
+use crate::model::HashGridEncoding;
 
 /// The four corners of level `l` at `x`: `(offset of the entry's first feature, weight)`.
 /// Cell selection is in f32, exactly as the oracle defines it.
@@ -19,7 +19,7 @@ pub fn corners(enc: &HashGridEncoding, l: usize, x: f32, y: f32) -> [(usize, f32
     let (cx, cy) = (fx as i32, fy as i32);
     let level_base = l * enc.table_size as usize;
     let at = |dx: i32, dy: i32| {
-        (level_base + hash_index(cx.wrapping_add(dx), cy.wrapping_add(dy), enc.table_size) as usize) * enc.features
+        (level_base + enc.corner_index(l, cx.wrapping_add(dx), cy.wrapping_add(dy)) as usize) * enc.features
     };
     [(at(0, 0), (1.0 - tx) * (1.0 - ty)), (at(0, 1), (1.0 - tx) * ty), (at(1, 0), tx * (1.0 - ty)), (at(1, 1), tx * ty)]
 }

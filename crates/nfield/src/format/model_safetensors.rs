@@ -17,7 +17,8 @@
 //!                             | {"type": "instant-ngp", "num_levels", "features_per_level",
 //!                                "log2_hashmap_size", "base_resolution", "max_resolution",
 //!                                "growth": "floor_log" | "geometric", ["per_level_scale"],
-//!                                "width", "hidden_layers", "output_activation": "sigmoid" | "linear"}
+//!                                "width", "hidden_layers", "output_activation": "sigmoid" | "linear",
+//!                                "dense_coarse_levels": bool (absent: false)}
 //!               coordinates = JSON: {"grid": "linspace" | "pixel_centers", "range": "minus_one_one" | "zero_one"}
 //!               image       = JSON: {"width", "height"}    (optional: the training image's size)
 //!               sample_seed = decimal u64                  (with the samples tensors)
@@ -105,6 +106,8 @@ struct HashGridDef {
     hidden_layers: usize,
     #[serde(rename = "output_activation", with = "OutputDef")]
     output: OutputActivation,
+    #[serde(default, rename = "dense_coarse_levels")]
+    dense_coarse: bool,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -9,6 +9,11 @@
 //!
 //! Level scales: the seed's rule `exp(lerp(⌊ln base⌋, ⌊ln max⌋, l/(L−1)))` with offset 0, or
 //! tiny-cuda-nn's geometric rule `base·b^l − 1` with offset 0.5.
+//!
+//! Dense coarse levels (`dense_coarse`, instant-ngp's storage): a level whose grid of
+//! `dim = ⌊scale + offset⌋ + 2` corners per side fits the table (`dim² ≤ T`) indexes corner
+//! `(cx, cy)` as `(cx + cy·dim) mod T` instead of hashing it: no collisions where none are
+//! needed.
 
 use super::mlp::{Activation, MlpSpec};
 use crate::{Error, Result};
@@ -59,6 +64,9 @@ pub struct HashGridSpec {
     pub hidden_layers: usize,
     /// Output activation (the seed: sigmoid).
     pub output: OutputActivation,
+    /// Store the levels whose grid fits the table densely instead of hashing them (instant-ngp's
+    /// choice; the seed: false, every level hashed).
+    pub dense_coarse: bool,
 }
 
 impl Default for HashGridSpec {
@@ -75,6 +83,7 @@ impl Default for HashGridSpec {
             width: 64,
             hidden_layers: 1,
             output: OutputActivation::Sigmoid,
+            dense_coarse: false,
         }
     }
 }
@@ -128,6 +137,19 @@ impl HashGridSpec {
                 .map(|l| (self.base_resolution as f64 * (per_level_scale as f64).powi(l as i32) - 1.0) as f32)
                 .collect(),
         }
+    }
+
+    /// Per level, the corners per side of its dense grid when the level is stored densely
+    /// (`dense_coarse` and `dim² ≤ T`, `dim = ⌊scale + offset⌋ + 2` in f32), else 0 (hashed).
+    pub fn dense_dims(&self) -> Vec<u32> {
+        let offset = self.position_offset();
+        self.level_scales()
+            .into_iter()
+            .map(|scale| {
+                let dim = (scale + offset).floor() as u64 + 2;
+                if self.dense_coarse && dim * dim <= self.table_size() as u64 { dim as u32 } else { 0 }
+            })
+            .collect()
     }
 
     /// The offset added to `x·scale` before flooring: 0 (seed) or 0.5 (tiny-cuda-nn).
@@ -207,6 +229,17 @@ pub fn hash_index(cx: i32, cy: i32, table_size: u32) -> u32 {
     ((cx as u32) ^ (cy as u32).wrapping_mul(HASH_PRIME_Y)) & (table_size - 1)
 }
 
+/// The table index of corner `(cx, cy)` of a level stored densely with `dense_dim` corners per
+/// side (`cx + cy·dim`, u32 wrap-around, mod T), or hashed when `dense_dim` is 0.
+#[inline(always)]
+pub fn corner_index(cx: i32, cy: i32, dense_dim: u32, table_size: u32) -> u32 {
+    if dense_dim == 0 {
+        hash_index(cx, cy, table_size)
+    } else {
+        (cx as u32).wrapping_add((cy as u32).wrapping_mul(dense_dim)) & (table_size - 1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +264,20 @@ mod tests {
         assert_eq!(s[0], 15.0);
         assert!((s[2] - (16.0 * 2.25 - 1.0)).abs() < 1e-5);
         assert_eq!(spec.position_offset(), 0.5);
+    }
+
+    #[test]
+    fn dense_levels_are_those_whose_grid_fits_the_table() {
+        let tcnn = HashGridSpec { dense_coarse: true, ..HashGridSpec::tiny_cuda_nn_image() };
+        // Scales 15, 23, 35, 53, 80, 120.5, … with offset 0.5: 17, 25, 37, 55, 82, 123, … corners
+        // per side; 2^19 entries hold grids up to 724 × 724 (levels 0–9: 16·1.5^9 − 1 ≈ 614).
+        let dims = tcnn.dense_dims();
+        assert_eq!(&dims[..4], &[17, 25, 37, 55]);
+        assert_eq!(dims.iter().filter(|&&d| d > 0).count(), 10, "{dims:?}");
+        assert!(dims.iter().all(|&d| (d as u64).pow(2) <= 1 << 19));
+        assert!(HashGridSpec::tiny_cuda_nn_image().dense_dims().iter().all(|&d| d == 0), "off by default");
+        assert_eq!(corner_index(3, 2, 17, 1 << 19), 3 + 2 * 17);
+        assert_eq!(corner_index(3, 2, 0, 1 << 19), hash_index(3, 2, 1 << 19));
     }
 
     #[test]

@@ -84,6 +84,17 @@ pub struct HashGridEncoding {
     pub scales: Vec<f32>,
     /// Offset added to `x·scale` before flooring.
     pub offset: f32,
+    /// Per level: corners per side when stored densely, 0 when hashed
+    /// ([`HashGridSpec::dense_dims`]).
+    pub dense_dims: Vec<u32>,
+}
+
+impl HashGridEncoding {
+    /// The table index (within level `l`) of grid corner `(cx, cy)`.
+    #[inline(always)]
+    pub fn corner_index(&self, l: usize, cx: i32, cy: i32) -> u32 {
+        hash_grid::corner_index(cx, cy, self.dense_dims[l], self.table_size)
+    }
 }
 
 /// An architecture: one of the three models with all its hyper-parameters.
@@ -153,6 +164,7 @@ impl ModelSpec {
                 table_size: s.table_size() as u32,
                 scales: s.level_scales(),
                 offset: s.position_offset(),
+                dense_dims: s.dense_dims(),
             }),
         }
     }

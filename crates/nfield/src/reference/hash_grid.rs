@@ -2,9 +2,10 @@
 //!
 //! `x`: `(N, 2)` f32 in [0, 1]; `table`: `(L, T, F)` C-order; output `(N, L·F)`, level-major.
 //! Per level: `p = x·scale_l + offset` in f32, `c = ⌊p⌋`, `t = p − c`; the four corners
-//! `(c + (dx, dy))` are hashed with `(cx·1) XOR (cy·2654435761) mod T` and blended bilinearly.
+//! `(c + (dx, dy))` are hashed with `(cx·1) XOR (cy·2654435761) mod T` (or, for a level stored
+//! densely, indexed `cx + cy·dim`) and blended bilinearly.
 
-use crate::model::{HashGridEncoding, hash_index};
+use crate::model::HashGridEncoding;
 
 /// The four corners of level `l` for one position: `(table index, weight)`.
 pub fn corners(enc: &HashGridEncoding, l: usize, x: [f32; 2]) -> [(usize, f64); 4] {
@@ -16,7 +17,7 @@ pub fn corners(enc: &HashGridEncoding, l: usize, x: [f32; 2]) -> [(usize, f64); 
     let (cx, cy) = (fx as i32, fy as i32);
     let mut out = [(0usize, 0.0f64); 4];
     for (k, (dx, dy)) in [(0, 0), (0, 1), (1, 0), (1, 1)].into_iter().enumerate() {
-        let index = hash_index(cx.wrapping_add(dx), cy.wrapping_add(dy), enc.table_size) as usize;
+        let index = enc.corner_index(l, cx.wrapping_add(dx), cy.wrapping_add(dy)) as usize;
         let wx = if dx == 1 { tx } else { 1.0 - tx };
         let wy = if dy == 1 { ty } else { 1.0 - ty };
         out[k] = ((l * enc.table_size as usize + index) * enc.features, wx * wy);

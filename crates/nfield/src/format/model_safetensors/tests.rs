@@ -22,6 +22,7 @@ fn small_specs() -> [ModelSpec; 3] {
         growth: Growth::Geometric { per_level_scale: 1.5 },
         output: OutputActivation::Linear,
         width: 16,
+        dense_coarse: true,
         ..Default::default()
     };
     [

@@ -9,7 +9,8 @@
 //!
 //! nfield adds keys that the seed's loaders ignore: `metadata.coordinates` (the grid rule and
 //! range), `model.omega0` / `model.omega_hidden` (SIREN), `model.train_b` (Fourier),
-//! `model.output_activation` and `encoding.growth` / `encoding.per_level_scale` (hash grid).
+//! `model.output_activation` and `encoding.growth` / `encoding.per_level_scale` /
+//! `encoding.dense_coarse_levels` (hash grid).
 //! Files without them get the seed's values (train.py's linspace endpoints, ω0 30 / ω 1,
 //! frozen B, sigmoid, floor-log scales). A wrong shape is an error naming the field; a short
 //! hash table is never tiled (the seed tiles it silently, SPEC §9.10).
@@ -250,6 +251,7 @@ fn from_json(path: &Path, file: FileJson) -> Result<ModelFile> {
                 width,
                 hidden_layers: hidden,
                 output,
+                dense_coarse: e.dense_coarse_levels.unwrap_or(false),
             };
             spec.validate().map_err(|err| match err {
                 Error::Option { option, message } => field(&encoding_field(option), message),
@@ -458,6 +460,7 @@ fn to_json(file: &ModelFile) -> Result<FileJson> {
                 max_resolution: s.max_resolution,
                 growth: Some(growth.into()),
                 per_level_scale,
+                dense_coarse_levels: s.dense_coarse.then_some(true),
                 hash_table: HashTableJson {
                     shape: vec![s.levels, s.table_size(), s.features_per_level],
                     data: enc.to_vec(),

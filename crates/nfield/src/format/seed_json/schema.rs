@@ -77,6 +77,9 @@ pub(super) struct EncodingJson {
     pub(super) growth: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) per_level_scale: Option<f32>,
+    /// nfield: levels whose grid fits the table stored densely (absent: false, every level hashed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) dense_coarse_levels: Option<bool>,
     pub(super) hash_table: HashTableJson,
 }
 
