@@ -47,6 +47,18 @@ pub fn trains_in(spec: &ModelSpec, precision: Precision, smem: usize) -> bool {
     crate::trains_on_cuda(spec) && kernels::train_step(spec, precision, smem).is_ok()
 }
 
+/// The positions `(batch, 2)` and colours `(batch, 3)` of the pixels step 0 of a `seed 11` run
+/// trains on (the sampler the kernels use), for the oracle's side of a gradient check.
+fn step_samples(model: &Model, image: &Image, batch: u32) -> (Vec<f32>, Vec<f64>) {
+    let (mut x, mut t) = (Vec::new(), Vec::new());
+    for s in 0..batch {
+        let k = rng::train_pixel(11, 0, s, image.pixel_count() as u32);
+        x.extend_from_slice(&model.coords.pixel(k % image.width, k / image.width, image.width, image.height));
+        t.extend(image.pixel(k as usize).iter().map(|&v| v as f64));
+    }
+    (x, t)
+}
+
 fn rel_l2(got: &[f32], want: &[f64]) -> f64 {
     let num: f64 = got.iter().zip(want).map(|(&g, &w)| (g as f64 - w).powi(2)).sum();
     let den: f64 = want.iter().map(|w| w * w).sum();
@@ -165,14 +177,7 @@ fn fused_gradient_matches_oracle(gpu: &Arc<Gpu>, precision: Precision) -> Result
         let mut e = CudaEngine::on(gpu.clone(), precision);
         e.load(&model, Some(&image), &opts).map_err(|x| x.to_string())?;
         let got = e.gradient().map_err(|x| x.to_string())?;
-        let c = model.coords;
-        let mut x = Vec::new();
-        let mut t = Vec::new();
-        for s in 0..batch {
-            let k = rng::train_pixel(11, 0, s, image.pixel_count() as u32);
-            x.extend_from_slice(&c.pixel(k % image.width, k / image.width, image.width, image.height));
-            t.extend(image.pixel(k as usize).iter().map(|&v| v as f64));
-        }
+        let (x, t) = step_samples(&model, &image, batch);
         let exact = reference::params_f64(&model);
         let rounded = tensor_core_layers(&spec);
         // Layer inputs and the deltas entering the products round as the kernels round them.
@@ -225,13 +230,7 @@ fn fp32_gradient_matches_oracle(gpu: &Arc<Gpu>) -> Result<String, String> {
         let model = test_model(spec.clone(), 650 + i as u64);
         let batch = if spec.mlp().param_count() < 20_000 { 20_000u32 } else { 700 };
         let got = step_gradient(gpu, Precision::Fp32, &model, &image, batch)?;
-        let c = model.coords;
-        let (mut x, mut t) = (Vec::new(), Vec::new());
-        for s in 0..batch {
-            let k = rng::train_pixel(11, 0, s, image.pixel_count() as u32);
-            x.extend_from_slice(&c.pixel(k % image.width, k / image.width, image.width, image.height));
-            t.extend(image.pixel(k as usize).iter().map(|&v| v as f64));
-        }
+        let (x, t) = step_samples(&model, &image, batch);
         let (_, want) = reference::loss_and_grad(&spec, &reference::params_f64(&model), &x, &t);
         let r = rel_l2(&got, &want[..got.len()]);
         if r > worst.0 {

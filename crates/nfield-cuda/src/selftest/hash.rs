@@ -2,13 +2,13 @@
 //! percentile tolerance), and the deterministic mode (bit-identical runs, fixed-point gradient
 //! equal to the float one).
 
-use super::{rel_l2, round_to, tensor_core_layers, weights_as_computed};
+use super::{rel_l2, round_to, step_samples, tensor_core_layers, weights_as_computed};
 use crate::kernels;
 use crate::{CudaEngine, Gpu};
 use nfield::model::{HashGridSpec, Model, ModelSpec};
 use nfield::testing::{test_image, test_model};
 use nfield::train::{AdamConfig, TrainOptions};
-use nfield::{Engine, Precision, reference, rng};
+use nfield::{Engine, Precision, reference};
 use std::sync::Arc;
 
 /// Percentiles of the per-entry relative error of a table gradient.
@@ -61,12 +61,7 @@ pub(super) fn table_gradient_matches_oracle(gpu: &Arc<Gpu>, precision: Precision
     let mut e = CudaEngine::on(gpu.clone(), precision);
     e.load(&model, Some(&image), &opts).map_err(|x| x.to_string())?;
     let got = e.gradient().map_err(|x| x.to_string())?;
-    let (mut x, mut t) = (Vec::new(), Vec::new());
-    for s in 0..batch {
-        let k = rng::train_pixel(11, 0, s, image.pixel_count() as u32);
-        x.extend_from_slice(&model.coords.pixel(k % image.width, k / image.width, image.width, image.height));
-        t.extend(image.pixel(k as usize).iter().map(|&v| v as f64));
-    }
+    let (x, t) = step_samples(&model, &image, batch);
     let table = model.layout().encoding;
     let mut weights = weights_as_computed(&spec, &reference::params_f64(&model), precision);
     if kernels::gathers_table16(&step) {
