@@ -14,18 +14,26 @@
 // params, m, v: the model's parameters and Adam's moments, f32, model layout; partials:
 // (n_blocks, stride) f32; loss_partials: (n_blocks) f32; grad: (n) f32; step: one u64.
 
-// Adam's hyperparameters and the gradient's scale 2/(3B) (engine/step.rs AdamArgs, same layout).
+// Adam's hyperparameters, the gradient's scale 2/(3B) and the learning rate's step decay
+// (nfield::train::LrDecay) (engine/step.rs AdamArgs, same layout).
 struct AdamArgs {
     float lr, beta1, beta2, eps;
     u32 bias_correction;
     float grad_scale;
+    u32 decay_start, decay_every;
+    float decay_factor;
 };
 
-// Adam's bias corrections at step *step + 1 (1 when off).
+// At step t = *step + 1: (.x) the step size's multiplier, Adam's first bias correction times the
+// learning rate's decay factor^⌊(t − start)/every⌋ (t ≥ start), and (.y) the second bias
+// correction (corrections are 1 when off).
 DEV float2 adam_corrections(const u64* step, const AdamArgs& a) {
-    const double t = (double)(*step + 1);
-    if (!a.bias_correction) return make_float2(1.0f, 1.0f);
-    return make_float2((float)(1.0 / (1.0 - pow((double)a.beta1, t))), (float)(1.0 / (1.0 - pow((double)a.beta2, t))));
+    const u64 t = *step + 1;
+    const double decay =
+        a.decay_factor == 1.0f || t < a.decay_start ? 1.0 : pow((double)a.decay_factor, (double)((t - a.decay_start) / a.decay_every));
+    if (!a.bias_correction) return make_float2((float)decay, 1.0f);
+    return make_float2((float)(decay / (1.0 - pow((double)a.beta1, (double)t))),
+                       (float)(1.0 / (1.0 - pow((double)a.beta2, (double)t))));
 }
 
 // One parameter's update from its unscaled gradient sum g.

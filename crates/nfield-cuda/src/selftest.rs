@@ -5,6 +5,7 @@
 //! engine in every precision CUDA trains; the hash grid's table gradient entry by entry and its
 //! deterministic mode (selftest/hash.rs).
 
+mod adam;
 mod hash;
 
 use crate::kernels::{self, test_models};
@@ -483,6 +484,10 @@ pub fn run(gpu: Arc<Gpu>, seed_data: Option<&Path>) -> Vec<Check> {
             hash::deterministic_training_is_bit_identical(&gpu, p),
         ));
     }
+    checks.push(check(
+        "Adam's learning-rate decay on the GPU matches the CPU engine's (fp32 updates)",
+        adam::decayed_steps_match_the_cpu_engine(&gpu),
+    ));
     checks.push(check(
         "resuming from model() + optimizer_state() is exact",
         testing::check_resume_is_exact(|| make(Precision::Bf16)).map(|()| "bit-identical".into()),

@@ -35,9 +35,17 @@ fn training_steps_do_not_allocate() {
         let mut engine = CpuEngine::with_threads(2).expect("pool");
         engine.load(&model, Some(&image), &TrainOptions { batch: 3000, ..Default::default() }).expect("load");
         engine.train(2).expect("warm-up");
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
-        engine.train(5).expect("train");
-        let during = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        // The fewest of three tries: a step's own allocation shows up every time, while rayon's
+        // work-stealing deques can grow once when the machine is busy (seen with a parallel
+        // build running: 2 allocations in one try of 5 steps, for any model).
+        let during = (0..3)
+            .map(|_| {
+                let before = ALLOCATIONS.load(Ordering::Relaxed);
+                engine.train(5).expect("train");
+                ALLOCATIONS.load(Ordering::Relaxed) - before
+            })
+            .min()
+            .unwrap_or(usize::MAX);
         assert_eq!(during, 0, "{}: {during} allocations in 5 steps", spec.describe());
     }
 }

@@ -9,7 +9,7 @@ use nfield::Engine;
 use nfield::data::Image;
 use nfield::format::{self, ModelFile};
 use nfield::model::{Coords, Model, ModelKind, PixelGrid};
-use nfield::train::{AdamConfig, AdamState, TrainOptions, psnr_from_mse};
+use nfield::train::{AdamConfig, AdamState, LrDecay, TrainOptions, psnr_from_mse};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -68,6 +68,17 @@ pub struct TrainArgs {
     /// Adam without bias correction (the seed's MLX trainer).
     #[arg(long, help_heading = "Training")]
     pub no_bias_correction: bool,
+    /// Learning-rate step decay: multiply the rate by this factor, in (0, 1], every
+    /// --lr-decay-every steps from step --lr-decay-start [hash-grid on a GPU: 0.7; else 1: none].
+    #[arg(long, help_heading = "Training")]
+    pub lr_decay_factor: Option<f32>,
+    /// Steps per learning-rate decay interval [hash-grid on a GPU: 50; else 100].
+    #[arg(long, help_heading = "Training")]
+    pub lr_decay_every: Option<u64>,
+    /// Steps at the full learning rate before the decay's first interval [hash-grid on a GPU:
+    /// 200; else 0].
+    #[arg(long, help_heading = "Training")]
+    pub lr_decay_start: Option<u64>,
     /// Seed of the initialisation and of the pixel sampler.
     #[arg(long, default_value_t = 0, help_heading = "Training")]
     pub seed: u64,
@@ -167,6 +178,10 @@ fn recipe(args: &TrainArgs, kind: ModelKind, checkpoint: Option<&TrainOptions>, 
             },
             beta2: if hash { 0.99 } else { 0.999 },
             eps: if hash { 1e-15 } else { 1e-8 },
+            // lr 1e-2 makes the hash grid's PSNR swing by several dB from step to step; decayed
+            // from step 200 it settles (H100, target.jpeg, seeds 0-2, 500 steps: 52.3-53.3 dB
+            // against 40.8-42.8 at a constant rate; BENCHMARKS.md).
+            decay: if hash && on_gpu { LrDecay { start: 200, every: 50, factor: 0.7 } } else { LrDecay::NONE },
             ..Default::default()
         },
         ..Default::default()
@@ -177,6 +192,15 @@ fn recipe(args: &TrainArgs, kind: ModelKind, checkpoint: Option<&TrainOptions>, 
         beta2: args.beta2.unwrap_or(base.adam.beta2),
         eps: args.eps.unwrap_or(base.adam.eps),
         bias_correction: base.adam.bias_correction && !args.no_bias_correction,
+        decay: LrDecay {
+            start: args.lr_decay_start.unwrap_or(base.adam.decay.start),
+            every: args.lr_decay_every.unwrap_or(if base.adam.decay == LrDecay::NONE {
+                100
+            } else {
+                base.adam.decay.every
+            }),
+            factor: args.lr_decay_factor.unwrap_or(base.adam.decay.factor),
+        },
     };
     let steps = args.steps.unwrap_or(if hash { 500 } else { 2000 });
     let batch = args.batch.unwrap_or(base.batch);

@@ -24,7 +24,8 @@ struct TrainTargetRepr {
 // SAFETY: plain old data with the C layout of the kernel's struct.
 unsafe impl DeviceRepr for TrainTargetRepr {}
 
-/// Adam's hyperparameters and the gradient's scale as adam.cu's `AdamArgs` reads them.
+/// Adam's hyperparameters, the gradient's scale and the learning rate's decay as adam.cu's
+/// `AdamArgs` reads them.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 struct AdamArgs {
@@ -34,6 +35,9 @@ struct AdamArgs {
     eps: f32,
     bias_correction: u32,
     grad_scale: f32,
+    decay_start: u32,
+    decay_every: u32,
+    decay_factor: f32,
 }
 // SAFETY: plain old data with the C layout of the kernel's struct.
 unsafe impl DeviceRepr for AdamArgs {}
@@ -182,6 +186,10 @@ impl CudaEngine {
             eps: a.eps,
             bias_correction: u32::from(a.bias_correction),
             grad_scale: 2.0 / (3.0 * batch as f32),
+            // (validated to fit: AdamConfig::validate)
+            decay_start: a.decay.start.min(u32::MAX as u64) as u32,
+            decay_every: a.decay.every.clamp(1, u32::MAX as u64) as u32,
+            decay_factor: a.decay.factor,
         };
         // adam.cu's adam_step: 32 parameters per block of 8 warps.
         let cfg = LaunchConfig { grid_dim: (n_params.div_ceil(32), 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };

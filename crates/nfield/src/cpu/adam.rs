@@ -22,7 +22,7 @@ pub fn step(
     frozen: Range<usize>,
 ) {
     let (c1, c2) = cfg.corrections(t);
-    let k = Constants { b1: cfg.beta1, b2: cfg.beta2, step: (cfg.lr as f64 * c1) as f32, c2: c2 as f32, eps: cfg.eps };
+    let k = Constants { b1: cfg.beta1, b2: cfg.beta2, step: (cfg.lr_at(t) * c1) as f32, c2: c2 as f32, eps: cfg.eps };
     params
         .par_chunks_mut(BLOCK)
         .zip(grad.par_chunks_mut(BLOCK))

@@ -179,7 +179,9 @@ fn adam_matches_the_oracle_with_and_without_bias_correction() {
     let layout = spec.layout();
     let n = layout.total;
     for bias_correction in [true, false] {
-        let cfg = AdamConfig { lr: 0.01, bias_correction, ..Default::default() };
+        // With a step decay (halving from step 3): every step moves by the decayed rate.
+        let decay = crate::train::LrDecay { start: 1, every: 2, factor: 0.5 };
+        let cfg = AdamConfig { lr: 0.01, bias_correction, decay, ..Default::default() };
         let mut p: Vec<f32> = (0..n).map(|i| (i as f32 * 0.1).sin()).collect();
         let mut p64: Vec<f64> = p.iter().map(|&v| v as f64).collect();
         let (mut m, mut v) = (vec![0.0f32; n], vec![0.0f32; n]);

@@ -5,7 +5,7 @@
 //! `model.json` → `model.adam.safetensors`.
 
 use super::write_atomic;
-use crate::train::{AdamConfig, AdamState, TrainOptions};
+use crate::train::{AdamConfig, AdamState, LrDecay, TrainOptions};
 use crate::{Error, Result};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
@@ -41,6 +41,9 @@ pub fn write_checkpoint(path: &Path, state: &AdamState, opts: &TrainOptions) -> 
         ("beta2", a.beta2.to_string()),
         ("eps", a.eps.to_string()),
         ("bias_correction", a.bias_correction.to_string()),
+        ("lr_decay_start", a.decay.start.to_string()),
+        ("lr_decay_every", a.decay.every.to_string()),
+        ("lr_decay_factor", a.decay.factor.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -87,6 +90,15 @@ pub fn read_checkpoint(path: &Path) -> Result<(AdamState, TrainOptions)> {
             beta2: get(&meta, "beta2", path)?,
             eps: get(&meta, "eps", path)?,
             bias_correction: get(&meta, "bias_correction", path)?,
+            // Checkpoints written before the decay existed trained at a constant rate.
+            decay: match meta.contains_key("lr_decay_factor") {
+                false => LrDecay::NONE,
+                true => LrDecay {
+                    start: get(&meta, "lr_decay_start", path)?,
+                    every: get(&meta, "lr_decay_every", path)?,
+                    factor: get(&meta, "lr_decay_factor", path)?,
+                },
+            },
         },
         ..Default::default()
     };
@@ -104,10 +116,13 @@ mod tests {
         let path = checkpoint_path(&model);
         assert_eq!(path.file_name().and_then(|n| n.to_str()), Some("m.adam.safetensors"));
         let state = AdamState { step: 17, m: vec![0.5, -1.0, 3.0], v: vec![1.0, 2.0, 0.25] };
-        let opts = TrainOptions { batch: 777, seed: 9, ..Default::default() };
-        write_checkpoint(&path, &state, &opts).expect("write");
-        let (s2, o2) = read_checkpoint(&path).expect("read");
-        assert_eq!(s2, state);
-        assert_eq!(o2, opts);
+        let decay = LrDecay { start: 250, every: 50, factor: 0.7 };
+        for adam in [AdamConfig::default(), AdamConfig { lr: 0.01, decay, ..Default::default() }] {
+            let opts = TrainOptions { batch: 777, seed: 9, adam, ..Default::default() };
+            write_checkpoint(&path, &state, &opts).expect("write");
+            let (s2, o2) = read_checkpoint(&path).expect("read");
+            assert_eq!(s2, state);
+            assert_eq!(o2, opts);
+        }
     }
 }

@@ -25,11 +25,39 @@ pub struct AdamConfig {
     /// Divide the moments by `1 − β^t` (the seed's Metal trainer and PyTorch do; the seed's MLX
     /// trainer does not: SPEC §9.9). Default true.
     pub bias_correction: bool,
+    /// Step decay of the learning rate (default: none, a constant rate).
+    pub decay: LrDecay,
 }
 
 impl Default for AdamConfig {
     fn default() -> Self {
-        AdamConfig { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, bias_correction: true }
+        AdamConfig { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, bias_correction: true, decay: LrDecay::NONE }
+    }
+}
+
+/// Step decay of the learning rate (instant-ngp's exponential decay): at step `t` (1-based) the
+/// rate is `lr · factor^⌊(t − start)/every⌋` once `t ≥ start + every`, `lr` before.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LrDecay {
+    /// Steps at the full rate before the first decay interval starts.
+    pub start: u64,
+    /// Steps per decay interval (≥ 1).
+    pub every: u64,
+    /// Multiplier per interval, in (0, 1]; 1 is no decay.
+    pub factor: f32,
+}
+
+impl LrDecay {
+    /// No decay: a constant learning rate.
+    pub const NONE: LrDecay = LrDecay { start: 0, every: 1, factor: 1.0 };
+
+    /// The learning rate's multiplier at step `t` (1-based).
+    pub fn scale(&self, t: u64) -> f64 {
+        if self.factor == 1.0 || t < self.start {
+            return 1.0;
+        }
+        let k = (t - self.start) / self.every.max(1);
+        (self.factor as f64).powi(k.min(i32::MAX as u64) as i32)
     }
 }
 
@@ -47,7 +75,22 @@ impl AdamConfig {
         if !(self.eps.is_finite() && self.eps > 0.0) {
             return Err(Error::option("eps", format!("expected a finite value > 0, got {}", self.eps)));
         }
+        let d = &self.decay;
+        if !(d.factor.is_finite() && d.factor > 0.0 && d.factor <= 1.0) {
+            return Err(Error::option("lr-decay-factor", format!("expected a value in (0, 1], got {}", d.factor)));
+        }
+        if d.every == 0 || d.every > u32::MAX as u64 || d.start > u32::MAX as u64 {
+            return Err(Error::option(
+                "lr-decay-every",
+                format!("expected 1..=2^32−1 steps per interval from step ≤ 2^32−1, got {} from {}", d.every, d.start),
+            ));
+        }
         Ok(())
+    }
+
+    /// The learning rate at step `t` (1-based), after the decay.
+    pub fn lr_at(&self, t: u64) -> f64 {
+        self.lr as f64 * self.decay.scale(t)
     }
 
     /// The step-size multipliers `(1/(1 − β1^t), 1/(1 − β2^t))` of step `t` (1-based); ones
@@ -148,5 +191,28 @@ impl Evaluation {
     /// An evaluation from a mean squared error.
     pub fn from_mse(mse: f64) -> Evaluation {
         Evaluation { mse, psnr_db: psnr_from_mse(mse) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_decay_multiplies_the_rate_once_per_interval() {
+        let d = LrDecay { start: 10, every: 5, factor: 0.5 };
+        let scales: Vec<f64> = [1, 9, 10, 14, 15, 19, 20, 30].iter().map(|&t| d.scale(t)).collect();
+        assert_eq!(scales, [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.0625]);
+        assert_eq!(LrDecay::NONE.scale(1_000_000), 1.0);
+        let cfg = AdamConfig { lr: 0.02, decay: d, ..Default::default() };
+        assert!((cfg.lr_at(20) - 0.005).abs() < 1e-9);
+        for (bad, option) in [
+            (LrDecay { factor: 0.0, ..d }, "lr-decay-factor"),
+            (LrDecay { factor: 1.5, ..d }, "lr-decay-factor"),
+            (LrDecay { every: 0, ..d }, "lr-decay-every"),
+        ] {
+            let err = AdamConfig { decay: bad, ..cfg }.validate().expect_err("invalid");
+            assert!(err.to_string().contains(option), "{err}");
+        }
     }
 }
