@@ -34,6 +34,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    nfield_cli::quiet_on_closed_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(a) => commands::train::run(*a),

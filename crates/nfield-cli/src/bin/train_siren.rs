@@ -60,6 +60,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    nfield_cli::quiet_on_closed_pipe();
     let args = Args::parse();
     match run(args) {
         Ok(code) => ExitCode::from(code),

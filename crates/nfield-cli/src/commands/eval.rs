@@ -12,8 +12,8 @@ use std::path::PathBuf;
 /// model's coordinate convention.
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// The model file (seed JSON schema).
-    #[arg(value_name = "MODEL.json")]
+    /// The model file: the seed's JSON schema, or safetensors (`.safetensors`).
+    #[arg(value_name = "MODEL")]
     pub model: PathBuf,
     /// The reference image (PNG or JPEG).
     #[arg(value_name = "IMAGE")]

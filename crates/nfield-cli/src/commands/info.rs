@@ -12,8 +12,8 @@ use std::path::PathBuf;
 /// ground-truth samples.
 #[derive(Args, Debug)]
 pub struct InfoArgs {
-    /// The model file (seed JSON schema).
-    #[arg(value_name = "MODEL.json")]
+    /// The model file: the seed's JSON schema, or safetensors (`.safetensors`).
+    #[arg(value_name = "MODEL")]
     pub model: PathBuf,
     /// Print one JSON object instead of text.
     #[arg(long)]

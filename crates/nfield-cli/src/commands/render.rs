@@ -27,8 +27,8 @@ pub enum RenderCoords {
 /// the training resolution show what the network learned between pixels.
 #[derive(Args, Debug)]
 pub struct RenderArgs {
-    /// The model file (seed JSON schema).
-    #[arg(value_name = "MODEL.json")]
+    /// The model file: the seed's JSON schema, or safetensors (`.safetensors`).
+    #[arg(value_name = "MODEL")]
     pub model: PathBuf,
     /// The PNG to write.
     #[arg(short, long, value_name = "OUT.png")]

@@ -90,11 +90,11 @@ pub struct TrainArgs {
     pub coords: GridChoice,
     /// Continue training a model file written by nfield (Adam's state comes from the
     /// `.adam.safetensors` checkpoint beside it); --steps counts additional steps.
-    #[arg(long, value_name = "MODEL.json", help_heading = "Training")]
+    #[arg(long, value_name = "MODEL", help_heading = "Training")]
     pub resume: Option<PathBuf>,
-    /// Model file to write [IMAGE stem + .MODEL.json in the current directory; the --resume
-    /// file when resuming].
-    #[arg(short, long, value_name = "MODEL.json", help_heading = "Output")]
+    /// Model file to write, JSON or (`.safetensors`) safetensors [IMAGE stem + .MODEL.json in the
+    /// current directory; the --resume file when resuming].
+    #[arg(short, long, value_name = "MODEL", help_heading = "Output")]
     pub output: Option<PathBuf>,
     /// PNG rendered from the final model at the training resolution [model file with .png].
     #[arg(long = "image", value_name = "OUT.png", help_heading = "Output")]
