@@ -98,7 +98,7 @@ extern "C" __global__ void adam_dense(float* __restrict__ params, float* __restr
         for (int u = 0; u < ADAM_DENSE_UNROLL; ++u) {
             const u32 i = base + u * blockDim.x, k = offset + i;
             if (i < n) {
-                g[u] = grad_fixed ? (float)((double)fixed[i] * (1.0 / 4294967296.0)) : grad[i];
+                g[u] = grad_fixed ? (float)((double)fixed[i] / (double)TABLE_GRAD_ONE) : grad[i];
                 p[u] = params[k];
                 mi[u] = m[k];
                 vi[u] = v[k];

@@ -134,6 +134,11 @@ DEV u16 f32_to_bf16(float v) {
     return h;
 }
 
+// One unit of the deterministic hash-table gradient's 64-bit fixed point is 1/TABLE_GRAD_ONE
+// (2⁻³²): encoding.cuh table_grad_add writes it, adam.cu adam_dense and engine/step.rs
+// (TABLE_GRAD_ONE) read it back.
+#define TABLE_GRAD_ONE 4294967296.0f
+
 // The 16-bit matrix type of a half-precision mode: HALF_BF16 = 1 picks bf16, else fp16.
 #if HALF_BF16
 #define PACK2 pack_bf16

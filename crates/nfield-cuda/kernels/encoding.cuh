@@ -118,10 +118,9 @@ DEV float fourier_feature(const float* B, float x, float y, int c) {
 #endif
 
 #if MODEL == 2
-// Hash-grid level l at (x, y): the FEATURES interpolated features into f
-// (nfield::model::hash_grid: p = x·scale + offset in f32, corners hashed with (1, 2654435761)).
-// The 4 cell corners of (x, y) at level l: their table entries (within the level) and bilinear
-// weights, corner = 2·dx + dy.
+// The hash grid (nfield::model::hash_grid): p = x·scale + offset in f32, corners hashed with
+// (1, 2654435761) or indexed densely.
+//
 // The cell of (x, y) at level l: its lower corner (cx, cy) and the fractions (tx, ty).
 DEV void hash_cell(const float* scales, int l, float x, float y, u32* cx, u32* cy, float* tx, float* ty) {
     // mul then add, rounded separately, exactly as the CPU engine and the oracle do
@@ -139,18 +138,21 @@ DEV void hash_cell(const float* scales, int l, float x, float y, u32* cx, u32* c
 DEV int level_dim(const float* scales, int l) { return (int)floorf(__fadd_rn(scales[l], HASH_OFFSET)) + 2; }
 
 // The table entry (within level l) of grid corner (cx, cy): hashed, or cx + cy·dim for a level
-// stored densely (l < DENSE_LEVELS); and the bilinear weight of corner 2·dx + dy of a cell with
-// fractions (tx, ty).
+// stored densely (l < DENSE_LEVELS).
 DEV u32 hash_index(const float* scales, int l, u32 cx, u32 cy) {
 #if DENSE_LEVELS > 0
     if (l < DENSE_LEVELS) return (cx + cy * (u32)level_dim(scales, l)) & (TABLE_SIZE - 1);
 #endif
     return (cx ^ (cy * 2654435761u)) & (TABLE_SIZE - 1);
 }
+
+// The bilinear weight of corner 2·dx + dy of a cell with fractions (tx, ty).
 DEV float corner_weight(int corner, float tx, float ty) {
     return ((corner >> 1) ? tx : 1.0f - tx) * ((corner & 1) ? ty : 1.0f - ty);
 }
 
+// The 4 cell corners of (x, y) at level l: their table entries (within the level) and bilinear
+// weights, corner = 2·dx + dy.
 DEV void hash_corners(const float* scales, int l, float x, float y, u32* index, float* w) {
     u32 cx, cy;
     float tx, ty;
@@ -167,6 +169,7 @@ DEV void hash_corners(const float* scales, int l, float x, float y, u32* index, 
 DEV float table_value(const float* table, size_t i) { return __ldg(table + i); }
 DEV float table_value(const u16* table, size_t i) { return f16_to_f32(__ldg(table + i)); }
 
+// Hash-grid level l at (x, y): the FEATURES interpolated features into f.
 template <typename TableT>
 DEV void hash_level(const TableT* table, const float* scales, int l, float x, float y, float* f) {
     u32 index[4];
@@ -197,9 +200,8 @@ DEV void red_add2(float* p, float a, float b) {
 
 // The table gradient's element e += a (and e + 1 += b). Float atomics, whose order (and so the
 // last bits of a sum) varies run to run; with DETERMINISTIC the gradient buffer holds 64-bit
-// integers in units of 2⁻³² instead (TABLE_GRAD_ONE; adam.cu reads them back), and integer
-// addition gives the same sum in any order.
-#define TABLE_GRAD_ONE 4294967296.0f
+// integers in units of 2⁻³² instead (common.cuh TABLE_GRAD_ONE; adam.cu reads them back), and
+// integer addition gives the same sum in any order.
 #if DETERMINISTIC
 DEV void table_grad_add(float* grad, size_t e, float a) {
     atomicAdd((unsigned long long*)grad + e, (unsigned long long)__float2ll_rn(a * TABLE_GRAD_ONE));
@@ -219,7 +221,8 @@ DEV void table_grad_add2(float* grad, size_t e, float a, float b) { red_add2(gra
 // ⌊scale_l + HASH_OFFSET⌋ + 2 corners per side (positions in [0, 1] stay inside), offsets in
 // level order. Level 0 of tiny-cuda-nn's image grid has 289 corners for the 2^20 contributions of
 // a 2^18 batch: added straight into the table, their atomics serialise on a few L2 addresses
-// (measured: levels 0-3 took 55 % of the step's atomic time). coarse_flush then adds each
+// (measured: leaving out levels 0-3's atomics saved 150 of the 270 µs all of them cost;
+// BENCHMARKS.md). coarse_flush then adds each
 // nonzero dense value into the table once per block. The host sizes the copy
 // (kernels.rs coarse_levels: COARSE_FLOATS floats).
 #if USE_COARSE

@@ -462,14 +462,11 @@ pub fn train_step_fused(
         defines.push(d("COARSE_LEVELS", levels));
         defines.push(d("COARSE_FLOATS", floats));
         shape.smem += 4 * (floats + 2 * levels);
-    }
-    // The hash grid gathers from an fp16 copy of its table in fp16 (half the bytes: tiny-cuda-nn's
-    // 2^19 table then fits the L2); NFIELD_TABLE32=1 gathers from the fp32 parameters instead.
-    if matches!(spec, ModelSpec::HashGrid(_))
-        && precision == Precision::Fp16
-        && std::env::var("NFIELD_TABLE32").is_err()
-    {
-        defines.push(d("TABLE16", 1));
+        // In fp16 it gathers from an fp16 copy of its table (half the bytes: tiny-cuda-nn's 2^19
+        // table then fits the L2); NFIELD_TABLE32=1 gathers from the fp32 parameters instead.
+        if precision == Precision::Fp16 && std::env::var("NFIELD_TABLE32").is_err() {
+            defines.push(d("TABLE16", 1));
+        }
     }
     Ok((Specialization { file: KernelFile::MlpTrain, defines }, shape))
 }
@@ -483,8 +480,8 @@ pub fn train_step_fused(
 pub fn coarse_levels(spec: &HashGridSpec, base_smem: usize, smem_limit: usize, max_levels: usize) -> (usize, usize) {
     let budget = ((smem_limit.saturating_sub(1024)) / 2).saturating_sub(base_smem);
     let (mut levels, mut floats) = (0, 0);
-    for scale in spec.level_scales().into_iter().take(max_levels) {
-        let dim = (scale + spec.position_offset()).floor() as usize + 2;
+    for dim in spec.level_dims().into_iter().take(max_levels) {
+        let dim = dim as usize;
         let more = dim * dim * spec.features_per_level;
         if dim * dim > 2048 || 4 * (floats + more + 2 * (levels + 1)) > budget {
             break;

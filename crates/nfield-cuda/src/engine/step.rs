@@ -42,6 +42,9 @@ struct AdamArgs {
 // SAFETY: plain old data with the C layout of the kernel's struct.
 unsafe impl DeviceRepr for AdamArgs {}
 
+/// Units per 1.0 of the deterministic table gradient's fixed point (common.cuh TABLE_GRAD_ONE).
+const TABLE_GRAD_ONE: f64 = 4_294_967_296.0;
+
 /// The compiled training step of a loaded model and its per-step buffers.
 pub(super) struct TrainKernels {
     step: CudaFunction,
@@ -265,7 +268,7 @@ impl CudaEngine {
                     raw.chunks_exact(2)
                         .map(|p| {
                             let bits = u64::from(p[0].to_bits()) | (u64::from(p[1].to_bits()) << 32);
-                            (bits as i64 as f64 / 4294967296.0) as f32
+                            (bits as i64 as f64 / TABLE_GRAD_ONE) as f32
                         })
                         .collect()
                 } else {

@@ -139,17 +139,19 @@ impl HashGridSpec {
         }
     }
 
-    /// Per level, the corners per side of its dense grid when the level is stored densely
-    /// (`dense_coarse` and `dim² ≤ T`, `dim = ⌊scale + offset⌋ + 2` in f32), else 0 (hashed).
-    pub fn dense_dims(&self) -> Vec<u32> {
+    /// Per level, the corners per side of its grid, `⌊scale + offset⌋ + 2` in f32: positions in
+    /// [0, 1] keep their four corners inside (the CUDA kernels' `level_dim`).
+    pub fn level_dims(&self) -> Vec<u32> {
         let offset = self.position_offset();
-        self.level_scales()
-            .into_iter()
-            .map(|scale| {
-                let dim = (scale + offset).floor() as u64 + 2;
-                if self.dense_coarse && dim * dim <= self.table_size() as u64 { dim as u32 } else { 0 }
-            })
-            .collect()
+        // (saturating: geometric growth over many levels can reach f32's infinity)
+        self.level_scales().into_iter().map(|scale| ((scale + offset).floor() as u32).saturating_add(2)).collect()
+    }
+
+    /// Per level, the corners per side of its dense grid when the level is stored densely
+    /// (`dense_coarse` and `dim² ≤ T`, dim from [`Self::level_dims`]), else 0 (hashed).
+    pub fn dense_dims(&self) -> Vec<u32> {
+        let fits = |dim: u32| self.dense_coarse && (dim as u64).pow(2) <= self.table_size() as u64;
+        self.level_dims().into_iter().map(|dim| if fits(dim) { dim } else { 0 }).collect()
     }
 
     /// The offset added to `x·scale` before flooring: 0 (seed) or 0.5 (tiny-cuda-nn).
