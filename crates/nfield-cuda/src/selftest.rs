@@ -48,12 +48,15 @@ pub fn trains_in(spec: &ModelSpec, precision: Precision, smem: usize) -> bool {
     crate::trains_on_cuda(spec) && kernels::train_step(spec, precision, smem).is_ok()
 }
 
-/// The positions `(batch, 2)` and colours `(batch, 3)` of the pixels step 0 of a `seed 11` run
-/// trains on (the sampler the kernels use), for the oracle's side of a gradient check.
+/// The sampler seed of the gradient checks' single steps ([`step_gradient`], [`step_samples`]).
+const STEP_SEED: u64 = 11;
+
+/// The positions `(batch, 2)` and colours `(batch, 3)` of the pixels step 0 of a [`STEP_SEED`]
+/// run trains on (the sampler the kernels use), for the oracle's side of a gradient check.
 fn step_samples(model: &Model, image: &Image, batch: u32) -> (Vec<f32>, Vec<f64>) {
     let (mut x, mut t) = (Vec::new(), Vec::new());
     for s in 0..batch {
-        let k = rng::train_pixel(11, 0, s, image.pixel_count() as u32);
+        let k = rng::train_pixel(STEP_SEED, 0, s, image.pixel_count() as u32);
         x.extend_from_slice(&model.coords.pixel(k % image.width, k / image.width, image.width, image.height));
         t.extend(image.pixel(k as usize).iter().map(|&v| v as f64));
     }
@@ -174,17 +177,11 @@ fn fused_gradient_matches_oracle(gpu: &Arc<Gpu>, precision: Precision) -> Result
         wide += usize::from(kernel == kernels::KernelFile::MlpTrainWide);
         let model = test_model(spec.clone(), 600 + i as u64);
         let batch = 700u32;
-        let opts = TrainOptions { batch, seed: 11, ..Default::default() };
-        let mut e = CudaEngine::on(gpu.clone(), precision);
-        e.load(&model, Some(&image), &opts).map_err(|x| x.to_string())?;
-        let got = e.gradient().map_err(|x| x.to_string())?;
+        let got = step_gradient(gpu, precision, &model, &image, batch)?;
         let (x, t) = step_samples(&model, &image, batch);
         let exact = reference::params_f64(&model);
-        let rounded = tensor_core_layers(&spec);
-        // Layer inputs and the deltas entering the products round as the kernels round them.
-        let round = |l: usize, v: f64| if rounded.contains(&l) { round_to(precision, v) } else { v };
         let weights = weights_as_computed(&spec, &exact, precision);
-        let (_, want) = reference::loss_and_grad_mixed(&spec, &weights, &x, &t, &round, &round);
+        let want = gradient_as_computed(&spec, &weights, precision, &x, &t);
         let r = rel_l2(&got, &want[..got.len()]);
         worst = worst.max(r);
         let (_, at_exact) = reference::loss_and_grad(&spec, &exact, &x, &t);
@@ -256,10 +253,19 @@ fn step_gradient(
     image: &Image,
     batch: u32,
 ) -> Result<Vec<f32>, String> {
-    let opts = TrainOptions { batch, seed: 11, ..Default::default() };
+    let opts = TrainOptions { batch, seed: STEP_SEED, ..Default::default() };
     let mut e = CudaEngine::on(gpu.clone(), precision);
     e.load(model, Some(image), &opts).map_err(|x| x.to_string())?;
     e.gradient().map_err(|x| x.to_string())
+}
+
+/// The oracle's gradient of `spec` at `weights` (already rounded as the kernel holds them) on
+/// `(x, t)`, with the layer inputs and the deltas entering the tensor-core products rounded to
+/// `precision` as the kernels round them ([`tensor_core_layers`]).
+fn gradient_as_computed(spec: &ModelSpec, weights: &[f64], precision: Precision, x: &[f32], t: &[f64]) -> Vec<f64> {
+    let rounded = tensor_core_layers(spec);
+    let round = |l: usize, v: f64| if rounded.contains(&l) { round_to(precision, v) } else { v };
+    reference::loss_and_grad_mixed(spec, weights, x, t, &round, &round).1
 }
 
 /// The weight-streaming step (mlp_train_wide.cu) against the fused step (mlp_train.cu) on every

@@ -2,7 +2,7 @@
 //! percentile tolerance), and the deterministic mode (bit-identical runs, fixed-point gradient
 //! equal to the float one).
 
-use super::{rel_l2, round_to, step_samples, tensor_core_layers, weights_as_computed};
+use super::{gradient_as_computed, rel_l2, round_to, step_gradient, step_samples, weights_as_computed};
 use crate::kernels;
 use crate::{CudaEngine, Gpu};
 use nfield::model::{HashGridSpec, Model, ModelSpec};
@@ -57,19 +57,14 @@ pub(super) fn table_gradient_matches_oracle(gpu: &Arc<Gpu>, precision: Precision
     let (step, _) = kernels::train_step(&spec, precision, gpu.smem_optin).map_err(|e| e.to_string())?;
     let model = test_model(spec.clone(), 611);
     let batch = 4000u32;
-    let opts = TrainOptions { batch, seed: 11, ..Default::default() };
-    let mut e = CudaEngine::on(gpu.clone(), precision);
-    e.load(&model, Some(&image), &opts).map_err(|x| x.to_string())?;
-    let got = e.gradient().map_err(|x| x.to_string())?;
+    let got = step_gradient(gpu, precision, &model, &image, batch)?;
     let (x, t) = step_samples(&model, &image, batch);
     let table = model.layout().encoding;
     let mut weights = weights_as_computed(&spec, &reference::params_f64(&model), precision);
     if kernels::gathers_table16(&step) {
         weights[table.clone()].iter_mut().for_each(|w| *w = round_to(Precision::Fp16, *w));
     }
-    let rounded = tensor_core_layers(&spec);
-    let round = |l: usize, v: f64| if rounded.contains(&l) { round_to(precision, v) } else { v };
-    let (_, want) = reference::loss_and_grad_mixed(&spec, &weights, &x, &t, &round, &round);
+    let want = gradient_as_computed(&spec, &weights, precision, &x, &t);
     let errors = entry_errors(&got[table.clone()], &want[table.clone()]);
     let whole = rel_l2(&got[table.clone()], &want[table]);
     let detail = format!(
