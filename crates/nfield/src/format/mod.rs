@@ -16,6 +16,23 @@ pub fn is_safetensors(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("safetensors"))
 }
 
+/// The seed schema's key for the CLI option named in an `Error::Option` from a spec's
+/// `validate` (`log2-table` → `log2_hashmap_size`), so that file errors name the file's field;
+/// options the schema spells the same way keep their names.
+fn schema_key(option: &str) -> &str {
+    match option {
+        "layers" => "hidden_layers",
+        "levels" => "num_levels",
+        "features" => "features_per_level",
+        "log2-table" => "log2_hashmap_size",
+        "base-res" => "base_resolution",
+        "max-res" => "max_resolution",
+        "omega-hidden" => "omega_hidden",
+        "per-level-scale" => "per_level_scale",
+        other => other,
+    }
+}
+
 /// Reads a model file: safetensors ([`read_model_safetensors`]) when the path ends in
 /// `.safetensors`, else JSON (any of the seed's three schemas, or one nfield wrote).
 pub fn read_model(path: &Path) -> Result<ModelFile> {

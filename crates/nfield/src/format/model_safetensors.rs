@@ -418,18 +418,7 @@ fn meta_json<T: serde::de::DeserializeOwned>(
 fn check_spec(path: &Path, spec: ModelSpec) -> Result<ModelSpec> {
     spec.validate().map_err(|e| match e {
         Error::Option { option, message } => {
-            let key = match option {
-                "layers" => "hidden_layers",
-                "levels" => "num_levels",
-                "features" => "features_per_level",
-                "log2-table" => "log2_hashmap_size",
-                "base-res" => "base_resolution",
-                "max-res" => "max_resolution",
-                "omega-hidden" => "omega_hidden",
-                "per-level-scale" => "per_level_scale",
-                other => other,
-            };
-            Error::field(path, format!("__metadata__.model.{key}"), message)
+            Error::field(path, format!("__metadata__.model.{}", super::schema_key(option)), message)
         }
         other => other,
     })?;

@@ -395,15 +395,11 @@ fn input_reason(spec: &ModelSpec) -> String {
 
 fn encoding_field(option: &str) -> String {
     match option {
-        "levels" => "encoding.num_levels",
-        "features" => "encoding.features_per_level",
-        "log2-table" => "encoding.log2_hashmap_size",
-        "base-res" => "encoding.base_resolution",
-        "max-res" => "encoding.max_resolution",
-        "per-level-scale" => "encoding.per_level_scale",
-        _ => "mlp.layers",
+        "levels" | "features" | "log2-table" | "base-res" | "max-res" | "per-level-scale" => {
+            format!("encoding.{}", super::schema_key(option))
+        }
+        _ => "mlp.layers".to_string(),
     }
-    .to_string()
 }
 
 fn check_finite(path: &Path, field: &str, values: &[f32]) -> Result<()> {
