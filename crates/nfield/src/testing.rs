@@ -154,27 +154,38 @@ pub fn test_model(spec: ModelSpec, seed: u64) -> Model {
 
 /// Conformance: inference at explicit points and on a letterboxed grid matches the oracle.
 pub fn check_infer_matches_oracle<E: Engine>(engine: &mut E, tol: Tolerance) -> Result<(), String> {
+    check_infer_with(engine, tol, &InferOptions::default(), true)
+}
+
+/// [`check_infer_matches_oracle`] with given inference options; `points`: whether the strategy
+/// takes explicit points (a fragment shader renders grids only).
+pub fn check_infer_with<E: Engine>(
+    engine: &mut E,
+    tol: Tolerance,
+    opts: &InferOptions,
+    points: bool,
+) -> Result<(), String> {
     for (i, spec) in test_specs().into_iter().enumerate() {
         let model = test_model(spec.clone(), 100 + i as u64);
         engine.load(&model, None, &TrainOptions::default()).map_err(|e| e.to_string())?;
-        let (lo, hi) = match model.coords.range {
-            crate::model::CoordRange::MinusOneOne => (-1.0, 1.0),
-            crate::model::CoordRange::ZeroOne => (0.0, 1.0),
-        };
-        let points = test_points(333, lo, hi, i as u64);
-        let n = engine.infer(&Query::Points(&points), &InferOptions::default()).map_err(|e| e.to_string())?;
-        let mut out = vec![0.0; 3 * n];
-        engine.read_output(&mut out).map_err(|e| e.to_string())?;
-        let want = reference::forward(&spec, &reference::params_f64(&model), &points);
-        compare(&format!("{} at points", spec.describe()), &out, &want, tol)?;
+        if points {
+            let (lo, hi) = match model.coords.range {
+                crate::model::CoordRange::MinusOneOne => (-1.0, 1.0),
+                crate::model::CoordRange::ZeroOne => (0.0, 1.0),
+            };
+            let points = test_points(333, lo, hi, i as u64);
+            let n = engine.infer(&Query::Points(&points), opts).map_err(|e| e.to_string())?;
+            let mut out = vec![0.0; 3 * n];
+            engine.read_output(&mut out).map_err(|e| e.to_string())?;
+            let want = reference::forward(&spec, &reference::params_f64(&model), &points);
+            compare(&format!("{} at points ({opts:?})", spec.describe()), &out, &want, tol)?;
+        }
 
         // A 37×23 grid with the seed's letterbox for a square training image.
         let (w, h) = (37u32, 23u32);
         let view = View::aspect_fit(10, 10, w, h);
         let coords = Coords { range: model.coords.range, grid: crate::model::PixelGrid::Centers };
-        let n = engine
-            .infer(&Query::Grid { width: w, height: h, coords, view }, &InferOptions::default())
-            .map_err(|e| e.to_string())?;
+        let n = engine.infer(&Query::Grid { width: w, height: h, coords, view }, opts).map_err(|e| e.to_string())?;
         let mut out = vec![0.0; 3 * n];
         engine.read_output(&mut out).map_err(|e| e.to_string())?;
         let mut pos = vec![0.0; 2 * n];
@@ -186,7 +197,7 @@ pub fn check_infer_matches_oracle<E: Engine>(engine: &mut E, tol: Tolerance) -> 
                 want[3 * k..3 * k + 3].fill(0.0);
             }
         }
-        compare(&format!("{} on a letterboxed grid", spec.describe()), &out, &want, tol)?;
+        compare(&format!("{} on a letterboxed grid ({opts:?})", spec.describe()), &out, &want, tol)?;
     }
     Ok(())
 }

@@ -1,0 +1,192 @@
+// nfield WGSL: inference of every model in the seed's two strategies.
+//
+//   infer_per_pixel  one invocation per sample running mlp_forward.wgsl (the whole MLP in
+//                    private memory; the fragment shader runs the same function).
+//   infer_coop       one workgroup of COOP_WG invocations per tile of TILE samples: the tile's
+//                    activations live in workgroup memory (ping-pong halves, rows padded to
+//                    ASTRIDE against bank conflicts); each layer's weights are staged through
+//                    workgroup memory in chunks of 64 outputs × KC inputs (layer by layer, chunk
+//                    by chunk, so any width fits the adapter's limit); each invocation keeps a
+//                    4 × TILE/4 register tile of (output, sample) accumulators.
+//
+// Bindings: 0 params (model layout, see encoding.wgsl); 1 the query; 2 positions: for a grid,
+// WIDTH_PX x-axis entries then HEIGHT_PX y-axis entries, each (coordinate, inside ? 1 : 0); for
+// points, one (x, y) per sample; 3 out: (n, 3) RGB, black outside the image.
+// Extra constants (src/infer.rs): COOP_WG, TILE, KC, ASTRIDE.
+
+@group(0) @binding(0) var<storage, read> params: array<f32>;
+@group(0) @binding(1) var<uniform> query: Query;
+@group(0) @binding(2) var<storage, read> positions: array<vec2<f32>>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+struct Query {
+    // samples
+    n: u32,
+    // grid columns (0 for a list of points)
+    width: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+// The model-space position of sample p and whether it lies inside the image.
+fn sample_position(p: u32) -> vec3<f32> {
+    if (query.width == 0u) {
+        return vec3<f32>(positions[p], 1.0);
+    }
+    let ax = positions[p % query.width];
+    let ay = positions[query.width + p / query.width];
+    return vec3<f32>(ax.x, ay.x, ax.y * ay.y);
+}
+
+// The linear index of the invocation in a (possibly 2-D, ≤ 65535 per side) dispatch.
+fn linear_index(wg: vec3<u32>, groups: vec3<u32>, lid: u32, size: u32) -> u32 {
+    return (wg.y * groups.x + wg.x) * size + lid;
+}
+
+// ---------------------------------------------------------------- per pixel
+@compute @workgroup_size(64)
+fn infer_per_pixel(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                   @builtin(local_invocation_index) lid: u32) {
+    let p = linear_index(wg, groups, lid, 64u);
+    if (p >= query.n) {
+        return;
+    }
+    let pos = sample_position(p);
+    var rgb = vec3<f32>(0.0);
+    if (pos.z > 0.5) {
+        rgb = mlp_forward(pos.x, pos.y);
+    }
+    out[3u * p] = rgb.x;
+    out[3u * p + 1u] = rgb.y;
+    out[3u * p + 2u] = rgb.z;
+}
+
+// ---------------------------------------------------------------- cooperative
+const T4: u32 = TILE / 4u;
+// LEVELS as a divisor (0 outside hash grids, whose branches are dead but still validated)
+const LEVELS_NZ: u32 = max(LEVELS, 1u);
+// the two activation halves, each TILE rows of ASTRIDE
+var<workgroup> act: array<f32, 2u * TILE * ASTRIDE>;
+// one weight chunk, 64 rows (outputs) of KC + 1 (inputs, padded)
+var<workgroup> wchunk: array<f32, 64u * (KC + 1u)>;
+var<workgroup> tile_pos: array<vec3<f32>, TILE>;
+
+// One linear layer on the tile: act[dst] = act_fn(W · act[src] + b), `n_in` → `n_out`.
+// act_kind: 0 ReLU, 1 hidden_act.
+fn coop_layer(lid: u32, w_off: u32, b_off: u32, n_in: u32, n_out: u32, src: u32, dst: u32, act_kind: u32) {
+    let ol = lid % 16u;
+    let sl = lid / 16u;
+    for (var oc = 0u; oc < n_out; oc += 64u) {
+        var acc: array<f32, TILE>;
+        for (var j = 0u; j < 4u; j++) {
+            let o = oc + ol + 16u * j;
+            let b = select(0.0, params[b_off + min(o, n_out - 1u)], o < n_out);
+            for (var i = 0u; i < T4; i++) {
+                acc[j * T4 + i] = b;
+            }
+        }
+        for (var kc = 0u; kc < n_in; kc += KC) {
+            workgroupBarrier();
+            for (var e = lid; e < 64u * KC; e += COOP_WG) {
+                let o = oc + e / KC;
+                let k = kc + e % KC;
+                var w = 0.0;
+                if (o < n_out && k < n_in) {
+                    w = params[w_off + o * n_in + k];
+                }
+                wchunk[(e / KC) * (KC + 1u) + e % KC] = w;
+            }
+            workgroupBarrier();
+            let kn = min(KC, n_in - kc);
+            for (var kl = 0u; kl < kn; kl++) {
+                var av: array<f32, T4>;
+                for (var i = 0u; i < T4; i++) {
+                    av[i] = act[src + (sl + 4u * i) * ASTRIDE + kc + kl];
+                }
+                for (var j = 0u; j < 4u; j++) {
+                    let w = wchunk[(ol + 16u * j) * (KC + 1u) + kl];
+                    for (var i = 0u; i < T4; i++) {
+                        acc[j * T4 + i] = fma(w, av[i], acc[j * T4 + i]);
+                    }
+                }
+            }
+        }
+        for (var j = 0u; j < 4u; j++) {
+            let o = oc + ol + 16u * j;
+            if (o < n_out) {
+                for (var i = 0u; i < T4; i++) {
+                    let z = acc[j * T4 + i];
+                    act[dst + (sl + 4u * i) * ASTRIDE + o] = select(hidden_act(z), max(z, 0.0), act_kind == 0u);
+                }
+            }
+        }
+    }
+    workgroupBarrier();
+}
+
+@compute @workgroup_size(COOP_WG)
+fn infer_coop(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+    let first = (wg.y * groups.x + wg.x) * TILE;
+    if (first >= query.n) {
+        return;
+    }
+    for (var s = lid; s < TILE; s += COOP_WG) {
+        var pos = vec3<f32>(0.0);
+        if (first + s < query.n) {
+            pos = sample_position(first + s);
+        }
+        tile_pos[s] = pos;
+    }
+    workgroupBarrier();
+    let half = TILE * ASTRIDE;
+    // Layer 0 (SIREN) or the encoding (Fourier, hash grid) into half 0.
+    if (MODEL == 0u) {
+        for (var e = lid; e < TILE * WIDTH; e += COOP_WG) {
+            let s = e / WIDTH;
+            let o = e % WIDTH;
+            let p = tile_pos[s];
+            act[s * ASTRIDE + o] =
+                siren_first(params[L0_W + 2u * o], params[L0_W + 2u * o + 1u], params[L0_B + o], p.x, p.y, OMEGA0).x;
+        }
+    } else if (MODEL == 1u) {
+        for (var e = lid; e < TILE * ENC_DIM; e += COOP_WG) {
+            let s = e / ENC_DIM;
+            let p = tile_pos[s];
+            act[s * ASTRIDE + e % ENC_DIM] = fourier_feature(p.x, p.y, e % ENC_DIM);
+        }
+    } else {
+        for (var e = lid; e < TILE * LEVELS; e += COOP_WG) {
+            let s = e / LEVELS_NZ;
+            let l = e % LEVELS_NZ;
+            let p = tile_pos[s];
+            let hc = hash_corners(l, p.x, p.y);
+            for (var k = 0u; k < FEATURES; k++) {
+                act[s * ASTRIDE + l * FEATURES + k] = hash_feature(l, hc, k);
+            }
+        }
+    }
+    var src = 0u;
+    if (MODEL != 0u) {
+        coop_layer(lid, L0_W, L0_B, ENC_DIM, WIDTH, 0u, half, 0u);
+        src = half;
+    } else {
+        workgroupBarrier();
+    }
+    for (var k = 0u; k < N_HIDDEN; k++) {
+        coop_layer(lid, hid_w(k), hid_b(k), WIDTH, WIDTH, src, half - src, 1u);
+        src = half - src;
+    }
+    // The output layer: one (sample, channel) dot product per invocation.
+    for (var e = lid; e < TILE * 3u; e += COOP_WG) {
+        let s = e / 3u;
+        let c = e % 3u;
+        if (first + s < query.n) {
+            var z = params[OUT_B + c];
+            for (var i = 0u; i < WIDTH; i++) {
+                z = fma(params[OUT_W + c * WIDTH + i], act[src + s * ASTRIDE + i], z);
+            }
+            out[3u * (first + s) + c] = select(0.0, out_act(z), tile_pos[s].z > 0.5);
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! The GPU a wgpu engine runs on: a device and queue (opened headless by nfield, or handed in
+//! by an application that already owns them), what the adapter can do, and the small helpers
+//! every pipeline needs (shader compilation with captured validation errors, buffers,
+//! read-back).
+
+use crate::NAME;
+use nfield::{Error, Result};
+use std::sync::Arc;
+use wgpu::util::DeviceExt;
+
+/// A wgpu device and queue plus what nfield needs to know about them. Cheap to clone (the
+/// device and queue are reference-counted handles).
+#[derive(Clone, Debug)]
+pub struct Gpu {
+    /// The device.
+    pub device: wgpu::Device,
+    /// Its queue.
+    pub queue: wgpu::Queue,
+    /// The adapter's name, backend and type (a placeholder for devices handed in).
+    pub info: wgpu::AdapterInfo,
+    /// Whether the device has subgroup operations (`Features::SUBGROUP`), used by the
+    /// reductions; a workgroup-memory tree replaces them where it does not.
+    pub subgroups: bool,
+    /// Whether the device has `shader-f16`.
+    pub shader_f16: bool,
+    /// Workgroup memory per workgroup in bytes (32 KiB on lavapipe, 48 KiB on NVIDIA Vulkan).
+    pub workgroup_memory: u32,
+    /// The largest storage-buffer binding in bytes (128 MiB on lavapipe).
+    pub max_binding: u64,
+}
+
+impl Gpu {
+    /// Opens the best adapter headless (high-performance preference; backends from
+    /// `WGPU_BACKEND`, else Vulkan, Metal and DX12), requesting subgroups and `shader-f16`
+    /// where offered and the adapter's own limits. Errors say why no adapter was found.
+    pub fn open() -> Result<Arc<Gpu>> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        if std::env::var_os("WGPU_BACKEND").is_none() {
+            desc.backends = wgpu::Backends::PRIMARY;
+        }
+        let instance = wgpu::Instance::new(desc);
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        }))
+        .map_err(|e| Error::engine(NAME, format!("no adapter: {e} (a Vulkan, Metal or DX12 driver is needed)")))?;
+        let offered = adapter.features();
+        let wanted = wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY;
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("nfield"),
+            required_features: offered & wanted,
+            required_limits: limits,
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::engine(NAME, format!("cannot open {}: {e}", adapter.get_info().name)))?;
+        Ok(Arc::new(Gpu::with_info(device, queue, adapter.get_info())))
+    }
+
+    /// Wraps a device and queue the application already owns (the embedding API). nfield
+    /// uses the features and limits the device was created with.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Arc<Gpu> {
+        let info = wgpu::AdapterInfo {
+            name: "application device".into(),
+            vendor: 0,
+            device: 0,
+            device_type: wgpu::DeviceType::Other,
+            device_pci_bus_id: String::new(),
+            driver: String::new(),
+            driver_info: String::new(),
+            backend: wgpu::Backend::Noop,
+            subgroup_min_size: 0,
+            subgroup_max_size: 0,
+            transient_saves_memory: None,
+            limit_bucket: None,
+        };
+        Arc::new(Gpu::with_info(device, queue, info))
+    }
+
+    fn with_info(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Gpu {
+        let features = device.features();
+        let limits = device.limits();
+        // An error nobody captured must not abort the process (wgpu's default handler panics):
+        // every pipeline is created inside an error scope, so anything left is logged.
+        device.on_uncaptured_error(Arc::new(|e| eprintln!("nfield-wgpu: uncaptured GPU error: {e}")));
+        Gpu {
+            device,
+            queue,
+            info,
+            subgroups: features.contains(wgpu::Features::SUBGROUP),
+            shader_f16: features.contains(wgpu::Features::SHADER_F16),
+            workgroup_memory: limits.max_compute_workgroup_storage_size,
+            max_binding: limits.max_storage_buffer_binding_size.min(limits.max_buffer_size),
+        }
+    }
+
+    /// The device in words: adapter name, backend and type.
+    pub fn describe(&self) -> String {
+        format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
+    }
+
+    /// Whether the adapter is a CPU implementation (lavapipe, WARP, SwiftShader).
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// Compiles WGSL `source` into a compute pipeline with entry point `entry` (layout inferred
+    /// from the shader). Validation errors become an [`Error`] naming `label`.
+    pub fn compute_pipeline(&self, label: &str, source: &str, entry: &str) -> Result<wgpu::ComputePipeline> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(label),
+            layout: None,
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        match pollster::block_on(scope.pop()) {
+            None => Ok(pipeline),
+            Some(e) => Err(Error::engine(NAME, format!("shader {label} ({entry}) failed to compile: {e}"))),
+        }
+    }
+
+    /// Runs `make` inside a validation error scope: what wgpu reports becomes an [`Error`]
+    /// naming `what`.
+    pub fn checked<T>(&self, what: &str, make: impl FnOnce() -> T) -> Result<T> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = make();
+        match pollster::block_on(scope.pop()) {
+            None => Ok(value),
+            Some(e) => Err(Error::engine(NAME, format!("{what}: {e}"))),
+        }
+    }
+
+    /// Checks that a storage buffer of `bytes` fits one binding of this device.
+    pub fn check_binding(&self, what: &str, bytes: u64) -> Result<()> {
+        if bytes > self.max_binding {
+            return Err(Error::engine(
+                NAME,
+                format!(
+                    "{what} needs {:.1} MiB in one storage buffer; {} allows {:.1} MiB",
+                    bytes as f64 / 1048576.0,
+                    self.info.name,
+                    self.max_binding as f64 / 1048576.0
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A storage buffer of `bytes` (rounded up to 16, never empty) that can also be copied from
+    /// and to.
+    pub fn storage(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer> {
+        self.check_binding(label, bytes)?;
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(16).next_multiple_of(16),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        }))
+    }
+
+    /// A storage buffer holding `data` (padded to 16 bytes, never empty).
+    pub fn storage_init<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<wgpu::Buffer> {
+        let mut bytes = bytemuck::cast_slice::<T, u8>(data).to_vec();
+        self.check_binding(label, bytes.len() as u64)?;
+        bytes.resize(bytes.len().max(16).next_multiple_of(16), 0);
+        Ok(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: &bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        }))
+    }
+
+    /// A uniform buffer holding `data`.
+    pub fn uniform<T: bytemuck::Pod>(&self, label: &str, data: &T) -> wgpu::Buffer {
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::bytes_of(data),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        })
+    }
+
+    /// Copies `bytes` bytes at `offset` of `buffer` (which must allow `COPY_SRC`) to the host,
+    /// waiting for the GPU.
+    pub fn read_bytes(&self, buffer: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        let padded = bytes.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT);
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("nfield read-back"),
+            size: padded,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(buffer, offset, &staging, 0, padded);
+        self.queue.submit([enc.finish()]);
+        let slice = staging.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|_| Error::engine(NAME, "the read-back callback never ran"))?
+            .map_err(|e| Error::engine(NAME, format!("read-back failed: {e}")))?;
+        let data = slice.get_mapped_range().map_err(|e| Error::engine(NAME, format!("read-back: {e}")))?;
+        let out = data[..bytes as usize].to_vec();
+        drop(data);
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Copies `n` f32 values at element `offset` of `buffer` to the host.
+    pub fn read_f32(&self, buffer: &wgpu::Buffer, offset: usize, n: usize) -> Result<Vec<f32>> {
+        let bytes = self.read_bytes(buffer, 4 * offset as u64, 4 * n as u64)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Waits until the GPU has finished everything submitted.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::engine(NAME, format!("waiting for the GPU: {e}")))
+    }
+}

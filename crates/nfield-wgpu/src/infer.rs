@@ -1,0 +1,295 @@
+//! Compute-shader inference (`shaders/mlp_infer.wgsl`) and the evaluation's squared-error
+//! reduction (`shaders/evaluate.wgsl`): pipelines compiled per model on first use, and the
+//! buffers of a query, grown on demand and reused across calls (a renderer calls this every
+//! frame).
+//!
+//! A query reaches the GPU as positions: for a pixel grid only its two axes (`W + H` entries of
+//! (coordinate, inside ? 1 : 0), computed on the host in f64 exactly as
+//! [`nfield::model::grid_positions`] does), for explicit points one (x, y) per sample.
+
+use crate::codegen::{self, files};
+use crate::{Gpu, NAME};
+use nfield::model::{Coords, ModelSpec, View};
+use nfield::{Error, Query, Result};
+use std::sync::Arc;
+
+/// Invocations per cooperative workgroup (16 output lanes × 4 sample lanes).
+pub(crate) const COOP_WG: u32 = 64;
+/// Inputs per staged weight chunk of the cooperative kernel (64 outputs × KC).
+const KC: u32 = 32;
+/// Samples per workgroup of the squared-error reduction.
+pub(crate) const EVAL_WG: u32 = 256;
+/// The most workgroups one dispatch dimension takes (WebGPU's default limit).
+const MAX_GROUPS_X: u32 = 65_535;
+
+/// A compute strategy (the fragment path is [`crate::FieldRenderer`]'s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ComputeStrategy {
+    /// One invocation per sample (`infer_per_pixel`).
+    PerPixel,
+    /// A workgroup per tile of samples (`infer_coop`).
+    Cooperative,
+}
+
+/// The cooperative kernel's tile for a model on an adapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CoopShape {
+    /// Samples per workgroup.
+    pub tile: u32,
+    /// Row stride of the activation tile (the widest row + 1, against bank conflicts).
+    pub astride: u32,
+}
+
+impl CoopShape {
+    /// Workgroup memory the kernel declares, in bytes.
+    pub fn workgroup_bytes(&self) -> u32 {
+        4 * (2 * self.tile * self.astride + 64 * (KC + 1)) + 16 * self.tile
+    }
+}
+
+/// The largest tile (64, 32, 16, 8 or 4 samples) whose activations and one weight chunk fit
+/// `workgroup_memory` bytes, or an error that names the width and the limit.
+pub(crate) fn coop_shape(spec: &ModelSpec, workgroup_memory: u32) -> Result<CoopShape> {
+    let layout = spec.layout();
+    let amax = layout.layers[0].inputs.max(layout.layers[0].outputs) as u32;
+    let shape = |tile| CoopShape { tile, astride: amax + 1 };
+    for tile in [64, 32, 16, 8, 4] {
+        if shape(tile).workgroup_bytes() <= workgroup_memory {
+            return Ok(shape(tile));
+        }
+    }
+    Err(Error::engine(
+        NAME,
+        format!(
+            "the cooperative strategy needs {} bytes of workgroup memory for rows of {amax} activations; this adapter \
+             has {workgroup_memory}; use --strategy per-pixel",
+            shape(4).workgroup_bytes()
+        ),
+    ))
+}
+
+/// MLP parameters past which a CPU adapter's per-pixel loads go wrong (see
+/// `shaders/mlp_forward.wgsl`: a lavapipe bug with dynamically uniform loads past 64 Ki
+/// elements).
+const SOFTWARE_PER_PIXEL_PARAMS: usize = 1 << 16;
+
+/// Whether the per-pixel function (the per-pixel and fragment strategies) runs `spec`
+/// correctly on `gpu`, or why not.
+pub(crate) fn per_pixel_supported(gpu: &Gpu, spec: &ModelSpec) -> Result<()> {
+    let n = spec.mlp().param_count();
+    if gpu.is_software() && n > SOFTWARE_PER_PIXEL_PARAMS {
+        return Err(Error::engine(
+            NAME,
+            format!(
+                "{} computes wrong per-pixel results for MLPs past {SOFTWARE_PER_PIXEL_PARAMS} parameters (this one \
+                 has {n}: a lavapipe bug); use the cooperative strategy",
+                gpu.info.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `(x, y)` workgroup counts covering `groups` workgroups (x ≤ 65535).
+pub(crate) fn dispatch_2d(groups: u32) -> (u32, u32) {
+    let x = groups.clamp(1, MAX_GROUPS_X);
+    (x, groups.div_ceil(x).max(1))
+}
+
+/// The compute pipelines of one model, each compiled on first use.
+pub(crate) struct InferKernels {
+    gpu: Arc<Gpu>,
+    spec: ModelSpec,
+    per_pixel: Option<wgpu::ComputePipeline>,
+    coop: Option<(wgpu::ComputePipeline, CoopShape)>,
+    eval: Option<wgpu::ComputePipeline>,
+}
+
+impl InferKernels {
+    pub fn new(gpu: Arc<Gpu>, spec: &ModelSpec) -> InferKernels {
+        InferKernels { gpu, spec: spec.clone(), per_pixel: None, coop: None, eval: None }
+    }
+
+    /// The strategy `Auto` means here: cooperative where the model's rows fit the adapter's
+    /// workgroup memory, per-pixel otherwise.
+    pub fn auto(&self) -> ComputeStrategy {
+        match coop_shape(&self.spec, self.gpu.workgroup_memory) {
+            Ok(_) => ComputeStrategy::Cooperative,
+            Err(_) => ComputeStrategy::PerPixel,
+        }
+    }
+
+    fn source(&self, extra: &[(&str, String)]) -> String {
+        codegen::assemble(&self.spec, extra, &[files::COMMON, files::ENCODING, files::MLP_FORWARD, files::MLP_INFER])
+    }
+
+    /// The pipeline of `strategy` and the samples each of its workgroups covers.
+    pub fn pipeline(&mut self, strategy: ComputeStrategy) -> Result<(&wgpu::ComputePipeline, u32)> {
+        // Both entry points share one module; the cooperative constants must be valid even
+        // when only the per-pixel kernel is used.
+        let shape = coop_shape(&self.spec, self.gpu.workgroup_memory);
+        let extra = |s: CoopShape| {
+            vec![
+                ("COOP_WG", format!("{COOP_WG}u")),
+                ("TILE", format!("{}u", s.tile)),
+                ("KC", format!("{KC}u")),
+                ("ASTRIDE", format!("{}u", s.astride)),
+            ]
+        };
+        match strategy {
+            ComputeStrategy::PerPixel => {
+                if self.per_pixel.is_none() {
+                    per_pixel_supported(&self.gpu, &self.spec)?;
+                    // A model too wide for the cooperative tile still needs valid constants.
+                    let s = shape.unwrap_or(CoopShape { tile: 4, astride: 1 });
+                    let src = self.source(&extra(s));
+                    self.per_pixel = Some(self.gpu.compute_pipeline("mlp_infer", &src, "infer_per_pixel")?);
+                }
+                let p = self.per_pixel.as_ref().ok_or_else(|| Error::engine(NAME, "per-pixel pipeline missing"))?;
+                Ok((p, 64))
+            }
+            ComputeStrategy::Cooperative => {
+                if self.coop.is_none() {
+                    let s = shape?;
+                    let src = self.source(&extra(s));
+                    self.coop = Some((self.gpu.compute_pipeline("mlp_infer", &src, "infer_coop")?, s));
+                }
+                let (p, s) = self.coop.as_ref().ok_or_else(|| Error::engine(NAME, "cooperative pipeline missing"))?;
+                Ok((p, s.tile))
+            }
+        }
+    }
+
+    /// The squared-error reduction (subgroups where the device has them).
+    pub fn eval_pipeline(&mut self) -> Result<&wgpu::ComputePipeline> {
+        if self.eval.is_none() {
+            let flags: &[&str] = if self.gpu.subgroups { &["SUBGROUPS"] } else { &[] };
+            let body = codegen::preprocess(files::EVALUATE, flags);
+            let src = format!("const EVAL_WG: u32 = {EVAL_WG}u;\n{body}");
+            self.eval = Some(self.gpu.compute_pipeline("evaluate", &src, "squared_error")?);
+        }
+        self.eval.as_ref().ok_or_else(|| Error::engine(NAME, "evaluation pipeline missing"))
+    }
+}
+
+/// The two axes of a `width × height` grid showing `view` in `coords`: `width` x entries then
+/// `height` y entries, each (model coordinate, inside the image ? 1 : 0).
+pub fn grid_axes(coords: Coords, view: View, width: u32, height: u32) -> Vec<[f32; 2]> {
+    let axis = |n: u32, lo: f64, hi: f64| {
+        (0..n).map(move |i| {
+            let u = lo + (hi - lo) * coords.unit(i, n);
+            [coords.map_unit(u), if (0.0..=1.0).contains(&u) { 1.0 } else { 0.0 }]
+        })
+    };
+    axis(width, view.x0, view.x1).chain(axis(height, view.y0, view.y1)).collect()
+}
+
+/// A query as the shaders take it.
+pub(crate) struct PreparedQuery {
+    /// Samples.
+    pub n: u32,
+    /// Grid columns, 0 for points.
+    pub grid_width: u32,
+    /// Axes (grid) or points.
+    pub positions: Vec<[f32; 2]>,
+}
+
+impl PreparedQuery {
+    pub fn new(query: &Query<'_>) -> Result<PreparedQuery> {
+        let too_many = |n: usize| Error::engine(NAME, format!("a query of {n} samples exceeds 2^32 − 1"));
+        match *query {
+            Query::Grid { width, height, coords, view } => {
+                let n = width as u64 * height as u64;
+                let n = u32::try_from(n).map_err(|_| too_many(n as usize))?;
+                Ok(PreparedQuery { n, grid_width: width, positions: grid_axes(coords, view, width, height) })
+            }
+            Query::Points(points) => {
+                if points.len() % 2 != 0 {
+                    return Err(Error::engine(NAME, format!("points must be (N, 2); got {} values", points.len())));
+                }
+                let n = u32::try_from(points.len() / 2).map_err(|_| too_many(points.len() / 2))?;
+                let positions = points.chunks_exact(2).map(|p| [p[0], p[1]]).collect();
+                Ok(PreparedQuery { n, grid_width: 0, positions })
+            }
+        }
+    }
+}
+
+/// The GPU side of queries: positions, the query uniform and the (n, 3) output, grown on
+/// demand.
+pub(crate) struct QueryBuffers {
+    positions: Option<wgpu::Buffer>,
+    uniform: wgpu::Buffer,
+    out: Option<wgpu::Buffer>,
+    /// Samples of the last query.
+    pub n: u32,
+}
+
+impl QueryBuffers {
+    pub fn new(gpu: &Gpu) -> QueryBuffers {
+        QueryBuffers { positions: None, uniform: gpu.uniform("nfield query", &[0u32; 4]), out: None, n: 0 }
+    }
+
+    /// A buffer at least `bytes` long, reusing `slot`'s when it is.
+    fn ensure(gpu: &Gpu, slot: &mut Option<wgpu::Buffer>, label: &str, bytes: u64) -> Result<wgpu::Buffer> {
+        if let Some(b) = slot {
+            if b.size() >= bytes {
+                return Ok(b.clone());
+            }
+        }
+        let b = gpu.storage(label, bytes)?;
+        *slot = Some(b.clone());
+        Ok(b)
+    }
+
+    /// Uploads `q` (positions and the uniform) and makes room for its output.
+    pub fn upload(&mut self, gpu: &Gpu, q: &PreparedQuery) -> Result<()> {
+        let pos_bytes = 8 * q.positions.len() as u64;
+        let positions = Self::ensure(gpu, &mut self.positions, "nfield query positions", pos_bytes)?;
+        QueryBuffers::ensure(gpu, &mut self.out, "nfield output", 12 * q.n as u64)?;
+        if !q.positions.is_empty() {
+            gpu.queue.write_buffer(&positions, 0, bytemuck::cast_slice(&q.positions));
+        }
+        gpu.queue.write_buffer(&self.uniform, 0, bytemuck::cast_slice(&[q.n, q.grid_width, 0, 0]));
+        self.n = q.n;
+        Ok(())
+    }
+
+    /// The output buffer ((n, 3) f32) of the last query.
+    pub fn output(&self) -> Result<&wgpu::Buffer> {
+        self.out.as_ref().ok_or_else(|| Error::engine(NAME, "no inference has run yet"))
+    }
+
+    /// Records the inference of the uploaded query with `params` into `encoder`.
+    pub fn record(
+        &self,
+        gpu: &Gpu,
+        kernels: &mut InferKernels,
+        params: &wgpu::Buffer,
+        strategy: ComputeStrategy,
+        encoder: &mut wgpu::CommandEncoder,
+    ) -> Result<()> {
+        if self.n == 0 {
+            return Ok(());
+        }
+        let (pipeline, per_group) = kernels.pipeline(strategy)?;
+        let positions = self.positions.as_ref().ok_or_else(|| Error::engine(NAME, "no query uploaded"))?;
+        let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("nfield inference"),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: self.uniform.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 2, resource: positions.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 3, resource: self.output()?.as_entire_binding() },
+            ],
+        });
+        let (gx, gy) = dispatch_2d(self.n.div_ceil(per_group));
+        let mut pass = encoder
+            .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("nfield infer"), timestamp_writes: None });
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &bind, &[]);
+        pass.dispatch_workgroups(gx, gy, 1);
+        Ok(())
+    }
+}

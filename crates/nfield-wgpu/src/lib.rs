@@ -1,0 +1,28 @@
+//! nfield's wgpu engine: the seed's GPU rendering and training on every GPU API wgpu speaks
+//! (Vulkan, Metal, DX12), and a small embedding API for applications that already own a wgpu
+//! device.
+//!
+//! - [`WgpuEngine`] implements [`nfield::Engine`]: training (sampling, forward, backward and
+//!   Adam in compute shaders, steps chained on the GPU) and inference in three strategies:
+//!   per-pixel (one invocation per pixel, the MLP in private memory), cooperative (a workgroup
+//!   stages each layer's weights in workgroup memory and evaluates a tile of samples
+//!   together) and fragment (a render pass whose fragment shader evaluates the field).
+//! - [`FieldRenderer`] renders a model into a texture of a device you own, at any resolution,
+//!   each frame (see `examples/render_texture.rs`).
+//!
+//! Shaders live in `shaders/*.wgsl`, one file per primitive, specialised per model by a
+//! generated header of constants ([`codegen`]).
+
+pub mod codegen;
+mod context;
+mod engine;
+mod infer;
+mod render;
+pub mod train;
+
+pub use context::Gpu;
+pub use engine::WgpuEngine;
+pub use render::FieldRenderer;
+
+/// The engine's name in logs and benchmark records.
+pub const NAME: &str = "nfield-wgpu";

@@ -1,0 +1,272 @@
+//! Training on wgpu: sampling, encoding, the MLP's forward and backward passes, the loss and
+//! Adam in compute shaders, fp32 throughout, matching the CPU engine ([`nfield::cpu`]) step for
+//! step (same sampler, same loss, same Adam formula).
+//!
+//! A step is layer-wise, so it works for every width (1..=1024), depth and model:
+//!
+//! 1. `train_sample`: per sample, the Philox pixel (`nfield::rng::train_pixel`), its position
+//!    (column/row tables computed on the host in f64 as `Coords::axis` does) and colour;
+//! 2. `train_encode_*`: the layer-0 input (positions, Fourier sin/cos, hash-grid features);
+//! 3. `train_forward` per layer: a 64 × 64-tiled product in workgroup memory (4 × 4 per
+//!    invocation), bias, activation and its derivative (SIREN's first layer: the compensated
+//!    `train_siren_first`);
+//! 4. `train_loss`: squared error partial sums (subgroupAdd, or a workgroup-memory tree on
+//!    devices without subgroups) and the output delta `2/(3B)(y − t)·out_act'`;
+//! 5. per layer, last to first: `train_weight_grad` (∂L/∂W and ∂L/∂b, split over the batch
+//!    into per-split partial sums) and `train_backward` (the deltas of the layer below);
+//! 6. the encoding's gradient: Fourier B by split, or the hash table by a compare-exchange
+//!    float add (so the table's gradient, and only it, is not bit-reproducible run to run);
+//! 7. `adam_step`: per parameter, the partials summed in split order, the CPU engine's Adam.
+//!
+//! Large batches are cut into chunks that fit the device's binding limit and a memory budget;
+//! the chunks of a step run one after another and their gradients add up, so any batch up to
+//! `nfield::train::MAX_BATCH` trains. Steps are recorded many to a submission: the step's and
+//! chunk's records are copied into small uniform buffers between passes, and only the last
+//! step's loss is read back. Everything but the hash table's gradient is deterministic
+//! (fixed summation orders), so a resumed SIREN or Fourier run is bit-identical.
+
+mod kernels;
+mod plan;
+
+use crate::{Gpu, NAME};
+use kernels::{Buffers, Kernels, TargetShape};
+use nfield::data::Image;
+use nfield::model::{Model, ParamLayout};
+use nfield::train::{AdamState, TrainOptions};
+use nfield::{Error, Result};
+use plan::{Plan, StepRecord};
+use std::sync::Arc;
+
+/// Steps recorded into one submission.
+const STEPS_PER_SUBMISSION: u32 = 32;
+
+/// A training session of one model on one target: every pipeline and buffer of the step,
+/// Adam's moments on the GPU, and the step count. See the module documentation.
+pub struct Trainer {
+    gpu: Arc<Gpu>,
+    layout: ParamLayout,
+    opts: TrainOptions,
+    plan: Plan,
+    bufs: Buffers,
+    kernels: Kernels,
+    /// Per-step records of the submission being recorded (copied into `bufs.step_info`).
+    step_records: wgpu::Buffer,
+    /// Per-chunk records of a step (copied into `bufs.chunk_info`).
+    chunk_records: wgpu::Buffer,
+    step: u64,
+}
+
+fn err(msg: impl Into<String>) -> Error {
+    Error::engine(NAME, msg)
+}
+
+impl Trainer {
+    /// Compiles the pipelines for `model.spec`, uploads the target (positions per axis +
+    /// colours), allocates every buffer (nothing is allocated per step). `params` is the
+    /// engine's parameter buffer (f32, model layout, usage STORAGE | COPY_SRC | COPY_DST),
+    /// updated in place by Adam. Errors name what does not fit the device (batch, limit).
+    pub fn new(
+        gpu: Arc<Gpu>,
+        model: &Model,
+        target: &Image,
+        opts: &TrainOptions,
+        params: wgpu::Buffer,
+    ) -> Result<Trainer> {
+        model.spec.validate()?;
+        opts.validate()?;
+        let layout = model.layout();
+        let n = layout.total;
+        if params.size() < 4 * n as u64 {
+            return Err(err(format!("the parameter buffer holds {} bytes, the model needs {}", params.size(), 4 * n)));
+        }
+        let n_image = target.pixel_count();
+        if target.rgb.len() != 3 * n_image || n_image == 0 || n_image > u32::MAX as usize {
+            return Err(err(format!("the target holds {} values for {n_image} pixels", target.rgb.len())));
+        }
+        if let Some(sub) = &opts.subset {
+            if let Some(&bad) = sub.iter().find(|&&k| k as usize >= n_image) {
+                return Err(Error::option("limit", format!("pixel index {bad} is outside the {n_image}-pixel target")));
+            }
+        }
+        let plan = Plan::new(&gpu, &model.spec, &layout, opts.batch)?;
+
+        // [xs | ys | colours], positions exactly as nfield::model::Coords::axis computes them.
+        let c = model.coords;
+        let mut target_data: Vec<f32> = (0..target.width).map(|i| c.axis(i, target.width)).collect();
+        target_data.extend((0..target.height).map(|j| c.axis(j, target.height)));
+        target_data.extend_from_slice(&target.rgb);
+        let shape = TargetShape {
+            width: target.width,
+            height: target.height,
+            n_pixels: opts.subset.as_ref().map_or(n_image, Vec::len) as u32,
+            has_subset: opts.subset.is_some(),
+        };
+        let subset = opts.subset.clone().unwrap_or_else(|| vec![0]);
+        let hash_table = matches!(model.spec, nfield::model::ModelSpec::HashGrid(_));
+        let floats = |label: &str, n: u64| gpu.storage(label, 4 * n);
+        let batch_note = |e: Error| err(format!("{e} (batch {}, chunks of {} samples)", opts.batch, plan.chunk));
+        let bufs = Buffers {
+            params,
+            target: gpu.storage_init("train target", &target_data)?,
+            subset: gpu.storage_init("train subset", &subset)?,
+            batch: floats("train batch", 5 * plan.chunk as u64).map_err(batch_note)?,
+            acts: floats("train activations", plan.acts_len).map_err(batch_note)?,
+            derivs: floats("train derivatives", plan.acts_len).map_err(batch_note)?,
+            deltas: floats("train deltas", 2 * plan.chunk as u64 * plan.delta_width as u64).map_err(batch_note)?,
+            partials: floats("train gradient partials", plan.splits as u64 * plan.grad_len as u64)?,
+            table_grad: floats("train table gradient", if hash_table { layout.encoding.len() as u64 } else { 4 })?,
+            moments: floats("adam moments", 2 * n as u64)?,
+            loss_partials: floats("train loss partials", plan.loss_partials() as u64)?,
+            step_info: gpu.uniform("train step", &StepRecord::default()),
+            chunk_info: gpu.uniform("train chunk", &plan::ChunkRecord::default()),
+        };
+        let kernels = Kernels::new(&gpu, &model.spec, &layout, &plan, opts, &shape, &bufs)?;
+        let step_records = gpu.storage("train step records", 16 * STEPS_PER_SUBMISSION as u64)?;
+        let chunk_records = gpu.storage_init("train chunk records", &plan.chunk_records())?;
+        Ok(Trainer { gpu, layout, opts: opts.clone(), plan, bufs, kernels, step_records, chunk_records, step: 0 })
+    }
+
+    /// The parameter buffer Adam updates (the one handed to [`Trainer::new`]).
+    pub fn params(&self) -> &wgpu::Buffer {
+        &self.bufs.params
+    }
+
+    /// Samples per chunk: the batch is processed in `⌈batch / chunk⌉` chunks per step.
+    pub fn chunk_size(&self) -> u32 {
+        self.plan.chunk
+    }
+
+    /// The record of 0-based step `step`: the sampler's counter and Adam's step size and
+    /// second-moment correction of t = step + 1, rounded as nfield::cpu::adam rounds them.
+    fn step_record(&self, step: u64) -> StepRecord {
+        let cfg = &self.opts.adam;
+        let t = step + 1;
+        let (c1, c2) = cfg.corrections(t);
+        StepRecord {
+            step_lo: step as u32,
+            step_hi: (step >> 32) as u32,
+            step_size: (cfg.lr_at(t) * c1) as f32,
+            c2: c2 as f32,
+        }
+    }
+
+    /// Records the gradient of the step whose record is at `slot` of the step records (all
+    /// chunks) into `enc`.
+    fn record_gradient(&self, enc: &mut wgpu::CommandEncoder, slot: u32) {
+        enc.copy_buffer_to_buffer(&self.step_records, 16 * slot as u64, &self.bufs.step_info, 0, 16);
+        for c in 0..self.plan.n_chunks {
+            enc.copy_buffer_to_buffer(&self.chunk_records, 16 * c as u64, &self.bufs.chunk_info, 0, 16);
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("train chunk"),
+                timestamp_writes: None,
+            });
+            for d in &self.kernels.chunk {
+                d.record(&mut pass);
+            }
+        }
+    }
+
+    /// Runs `steps` optimizer steps, 32 to a submission with no read-back
+    /// in between, then reads back the last step's loss (batch MSE). A non-finite loss is
+    /// [`Error::Diverged`] (checked after the last step: the steps before it ran). `steps == 0`
+    /// runs nothing and reports a NaN loss, as the CPU engine does.
+    pub fn train(&mut self, steps: u32) -> Result<f32> {
+        if steps == 0 {
+            // as the CPU engine: no step, no loss
+            return Ok(f32::NAN);
+        }
+        let mut done = 0;
+        while done < steps {
+            let n = (steps - done).min(STEPS_PER_SUBMISSION);
+            let records: Vec<StepRecord> = (0..n as u64).map(|i| self.step_record(self.step + i)).collect();
+            self.gpu.queue.write_buffer(&self.step_records, 0, bytemuck::cast_slice(&records));
+            let mut enc =
+                self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train steps") });
+            for i in 0..n {
+                self.record_gradient(&mut enc, i);
+                let mut pass = enc
+                    .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("adam"), timestamp_writes: None });
+                self.kernels.adam.record(&mut pass);
+            }
+            self.gpu.queue.submit([enc.finish()]);
+            self.step += n as u64;
+            done += n;
+        }
+        let loss = self.last_loss()?;
+        if !loss.is_finite() {
+            return Err(Error::Diverged {
+                step: self.step,
+                message: format!("the loss became {loss}; try a lower learning rate (--lr)"),
+            });
+        }
+        Ok(loss)
+    }
+
+    /// The last step's loss: its partial sums added in index order in f64, over 3·batch.
+    fn last_loss(&self) -> Result<f32> {
+        let partials = self.gpu.read_f32(&self.bufs.loss_partials, 0, self.plan.loss_partials() as usize)?;
+        let sum: f64 = partials.iter().map(|&v| v as f64).sum();
+        Ok((sum / (3.0 * self.opts.batch as f64)) as f32)
+    }
+
+    /// Optimizer steps taken (`AdamState::step` semantics).
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// Adam's state: the step count and both moments (zero for frozen parameters).
+    pub fn adam_state(&self) -> Result<AdamState> {
+        let n = self.layout.total;
+        let mv = self.gpu.read_f32(&self.bufs.moments, 0, 2 * n)?;
+        Ok(AdamState { step: self.step, m: mv[..n].to_vec(), v: mv[n..].to_vec() })
+    }
+
+    /// Replaces Adam's state (resuming); errors, naming the lengths, when the moments do not
+    /// have one value per parameter.
+    pub fn set_adam_state(&mut self, state: &AdamState) -> Result<()> {
+        let n = self.layout.total;
+        if state.m.len() != n || state.v.len() != n {
+            return Err(err(format!(
+                "optimizer state has {} first and {} second moments, the model has {n} parameters",
+                state.m.len(),
+                state.v.len()
+            )));
+        }
+        self.gpu.queue.write_buffer(&self.bufs.moments, 0, bytemuck::cast_slice(&state.m));
+        self.gpu.queue.write_buffer(&self.bufs.moments, 4 * n as u64, bytemuck::cast_slice(&state.v));
+        self.step = state.step;
+        Ok(())
+    }
+
+    /// Test hook: the gradient (one value per parameter, model layout, 0 for frozen ones) that
+    /// the next step would apply, without applying it or advancing the step. The per-split
+    /// partials are summed in split order, as `adam_step` sums them.
+    pub fn gradient(&mut self) -> Result<Vec<f32>> {
+        let record = self.step_record(self.step);
+        self.gpu.queue.write_buffer(&self.step_records, 0, bytemuck::bytes_of(&record));
+        let mut enc =
+            self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gradient") });
+        self.record_gradient(&mut enc, 0);
+        self.gpu.queue.submit([enc.finish()]);
+        let (splits, len) = (self.plan.splits as usize, self.plan.grad_len as usize);
+        let partials = self.gpu.read_f32(&self.bufs.partials, 0, splits * len)?;
+        let mut grad = vec![0.0f32; self.layout.total];
+        grad[..len].copy_from_slice(&partials[..len]);
+        for z in 1..splits {
+            for (g, p) in grad[..len].iter_mut().zip(&partials[z * len..(z + 1) * len]) {
+                *g += p;
+            }
+        }
+        if self.layout.encoding_trainable && len < self.layout.total {
+            let enc_range = self.layout.encoding.clone();
+            let table = self.gpu.read_f32(&self.bufs.table_grad, 0, enc_range.len())?;
+            grad[enc_range].copy_from_slice(&table);
+            // Adam clears the table's gradient; nothing applied it, so clear it here.
+            let mut enc =
+                self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("clear") });
+            enc.clear_buffer(&self.bufs.table_grad, 0, None);
+            self.gpu.queue.submit([enc.finish()]);
+        }
+        Ok(grad)
+    }
+}

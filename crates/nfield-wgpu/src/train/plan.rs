@@ -1,0 +1,214 @@
+//! The shape of a training step on the GPU: how the batch is cut into chunks, where every
+//! layer's activations and deltas sit in the chunk buffers, how the weight gradients are split
+//! over the batch, and the records (uniform structs) the kernels read.
+//!
+//! Chunk buffers (C = [`Plan::chunk`] samples, all sample-major):
+//! - `acts`: `[E (C, in_0) | A_0 (C, out_0) | … | A_last (C, 3)]`, layer `l`'s output at
+//!   [`Plan::act_offsets`]`[l]`;
+//! - `derivs`: `act'(z)` of the hidden layers at the same offsets;
+//! - `deltas`: two halves of `(C, delta_width)`; `∂L/∂z_l` in half `(l + 1) % 2`, `∂L/∂E` in
+//!   half 0 (as if it were layer −1);
+//! - `batch`: positions `(C, 2)` then colours `(C, 3)`;
+//! - `partials`: [`Plan::splits`] × [`Plan::grad_len`] weight-gradient sums (one per split of
+//!   the chunk's samples, accumulated over the chunks of a step).
+
+use crate::{Gpu, NAME};
+use bytemuck::{Pod, Zeroable};
+use nfield::model::{ModelSpec, ParamLayout};
+use nfield::{Error, Result};
+
+/// Samples per loss workgroup; chunks are multiples of it.
+pub const LOSS_GROUP: u32 = 256;
+/// The GEMM tile edge (train_gemm.wgsl).
+pub const TILE: u32 = 64;
+/// At most this many bytes of chunk buffers (activations, derivatives, deltas, batch).
+const CHUNK_BUDGET: u64 = 768 << 20;
+/// At most this many bytes of per-split weight-gradient partial sums.
+const PARTIALS_BUDGET: u64 = 256 << 20;
+/// At most this many samples per chunk (keeps every dispatch dimension far below 65 535).
+const MAX_CHUNK: u32 = 1 << 20;
+/// Aim for at least this many samples per split of the weight gradients.
+const SAMPLES_PER_SPLIT: u32 = 256;
+/// At most this many splits.
+const MAX_SPLITS: u32 = 256;
+
+/// The per-layer, per-pass record of train_layer.wgsl (`Layer`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct LayerRecord {
+    /// Rows of the product.
+    pub dims_m: u32,
+    /// Columns of the product.
+    pub dims_n: u32,
+    /// Summed dimension.
+    pub dims_k: u32,
+    /// Samples per split (weight gradients).
+    pub k_split: u32,
+    /// Offset of operand a.
+    pub a_off: u32,
+    /// Offset of the result.
+    pub out_off: u32,
+    /// Offset of the auxiliary operand.
+    pub aux_off: u32,
+    /// Activation / derivative selector (see the shader).
+    pub act: u32,
+    /// Offset of W in the parameters.
+    pub w_off: u32,
+    /// Offset of b in the parameters.
+    pub bias_off: u32,
+    /// Layer inputs.
+    pub inputs: u32,
+    /// Layer outputs.
+    pub outputs: u32,
+}
+
+/// The per-chunk record of train_batch.wgsl (`Chunk`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct ChunkRecord {
+    /// First sample of the chunk within the step.
+    pub base: u32,
+    /// Real samples in the chunk.
+    pub valid: u32,
+    /// 0 for the first chunk of a step, 1 after.
+    pub accumulate: u32,
+    /// Padding to 16 bytes.
+    pub pad: u32,
+}
+
+/// The per-step record of train_batch.wgsl (`StepInfo`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct StepRecord {
+    /// Low half of the 0-based step index.
+    pub step_lo: u32,
+    /// High half.
+    pub step_hi: u32,
+    /// `lr_t / (1 − β1^t)` rounded to f32.
+    pub step_size: f32,
+    /// `1 / (1 − β2^t)` rounded to f32.
+    pub c2: f32,
+}
+
+/// Sizes and offsets of a training step (see the module documentation).
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Samples per step.
+    pub batch: u32,
+    /// Samples per chunk (a multiple of [`LOSS_GROUP`]).
+    pub chunk: u32,
+    /// Chunks per step.
+    pub n_chunks: u32,
+    /// `(inputs, outputs)` of every layer.
+    pub dims: Vec<(u32, u32)>,
+    /// Offset of each layer's output in `acts` (the encoding E sits at 0).
+    pub act_offsets: Vec<u32>,
+    /// Floats of `acts` (and `derivs`).
+    pub acts_len: u64,
+    /// Floats per sample of one half of `deltas`.
+    pub delta_width: u32,
+    /// Parameters with per-split gradients: the MLP, plus B when it is trained.
+    pub grad_len: u32,
+    /// Splits of the chunk's samples for the weight gradients.
+    pub splits: u32,
+    /// Samples per split (a multiple of 16).
+    pub k_split: u32,
+}
+
+fn too_big(what: &str, batch: u32, detail: String) -> Error {
+    Error::engine(NAME, format!("training {what} with a batch of {batch}: {detail}; try a smaller --batch or model"))
+}
+
+impl Plan {
+    /// The plan for `spec` at `batch` samples per step on `gpu` (binding limit, memory budget).
+    pub fn new(gpu: &Gpu, spec: &ModelSpec, layout: &ParamLayout, batch: u32) -> Result<Plan> {
+        let dims: Vec<(u32, u32)> = layout.layers.iter().map(|l| (l.inputs as u32, l.outputs as u32)).collect();
+        let enc_dim = dims[0].0 as u64;
+        let acts_per_sample = enc_dim + dims.iter().map(|d| d.1 as u64).sum::<u64>();
+        let delta_width = dims.iter().map(|d| d.0.max(d.1)).max().unwrap_or(3).max(3);
+        let bytes_per_sample = 4 * (2 * acts_per_sample + 2 * delta_width as u64 + 5);
+        let per_binding = 4 * acts_per_sample.max(2 * delta_width as u64);
+        let limit = (gpu.max_binding / per_binding).min(CHUNK_BUDGET / bytes_per_sample).min(MAX_CHUNK as u64);
+        let max_chunk = (limit as u32 / LOSS_GROUP) * LOSS_GROUP;
+        if max_chunk == 0 {
+            return Err(too_big(
+                &spec.describe(),
+                batch,
+                format!(
+                    "one chunk of {LOSS_GROUP} samples needs {:.1} MiB per buffer, the device binds at most {:.1} MiB",
+                    (LOSS_GROUP as u64 * per_binding) as f64 / 1048576.0,
+                    gpu.max_binding as f64 / 1048576.0
+                ),
+            ));
+        }
+        let padded = batch.div_ceil(LOSS_GROUP) * LOSS_GROUP;
+        let n_chunks = padded.div_ceil(max_chunk);
+        let chunk = batch.div_ceil(n_chunks).div_ceil(LOSS_GROUP) * LOSS_GROUP;
+        let n_chunks = batch.div_ceil(chunk);
+        let mut act_offsets = Vec::with_capacity(dims.len());
+        let mut at = chunk as u64 * enc_dim;
+        for d in &dims {
+            act_offsets.push(at as u32);
+            at += chunk as u64 * d.1 as u64;
+        }
+        let grad_len = if layout.encoding_trainable && matches!(spec, ModelSpec::Fourier(_)) {
+            layout.total
+        } else {
+            layout.encoding.start
+        };
+        let grad_bytes = 4 * grad_len as u64;
+        if grad_bytes > gpu.max_binding {
+            return Err(too_big(
+                &spec.describe(),
+                batch,
+                format!(
+                    "its {grad_len} gradients need {:.1} MiB, the device binds at most {:.1} MiB",
+                    grad_bytes as f64 / 1048576.0,
+                    gpu.max_binding as f64 / 1048576.0
+                ),
+            ));
+        }
+        let by_memory = (gpu.max_binding.min(PARTIALS_BUDGET) / grad_bytes).max(1) as u32;
+        let splits = (chunk / SAMPLES_PER_SPLIT).clamp(1, MAX_SPLITS).min(by_memory);
+        let k_split = chunk.div_ceil(splits).div_ceil(16) * 16;
+        let splits = chunk.div_ceil(k_split);
+        Ok(Plan {
+            batch,
+            chunk,
+            n_chunks,
+            dims,
+            act_offsets,
+            acts_len: at,
+            delta_width,
+            grad_len: grad_len as u32,
+            splits,
+            k_split,
+        })
+    }
+
+    /// Offset in `deltas` of `∂L/∂z` of layer `l`, or of `∂L/∂E` for `None`.
+    pub fn delta_offset(&self, l: Option<usize>) -> u32 {
+        let half = l.map_or(0, |l| (l + 1) % 2) as u32;
+        half * self.chunk * self.delta_width
+    }
+
+    /// Offset in `acts` of layer `l`'s input (E for layer 0).
+    pub fn input_offset(&self, l: usize) -> u32 {
+        if l == 0 { 0 } else { self.act_offsets[l - 1] }
+    }
+
+    /// The chunk records of one step, in order.
+    pub fn chunk_records(&self) -> Vec<ChunkRecord> {
+        (0..self.n_chunks)
+            .map(|c| {
+                let base = c * self.chunk;
+                ChunkRecord { base, valid: self.chunk.min(self.batch - base), accumulate: (c > 0) as u32, pad: 0 }
+            })
+            .collect()
+    }
+
+    /// Loss partial sums per step (one per [`LOSS_GROUP`] samples of every chunk).
+    pub fn loss_partials(&self) -> u32 {
+        self.n_chunks * self.chunk / LOSS_GROUP
+    }
+}
