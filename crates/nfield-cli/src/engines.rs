@@ -9,6 +9,7 @@ use nfield::model::ModelSpec;
 use nfield::train::{AdamState, Evaluation, StepStats, TrainOptions};
 use nfield::{Engine, InferOptions, Model, Precision, Query, Strategy};
 use nfield_cuda::{CudaEngine, Gpu};
+use nfield_wgpu::WgpuEngine;
 use std::sync::{Arc, OnceLock};
 
 /// GPU 0, opened once per process (the CLI asks twice: for the defaults that depend on the
@@ -16,6 +17,12 @@ use std::sync::{Arc, OnceLock};
 fn gpu0() -> std::result::Result<Arc<Gpu>, String> {
     static GPU: OnceLock<std::result::Result<Arc<Gpu>, String>> = OnceLock::new();
     GPU.get_or_init(|| Gpu::open(0).map(Arc::new).map_err(|e| e.to_string())).clone()
+}
+
+/// The wgpu adapter, opened once per process, or why none can be used.
+fn wgpu0() -> std::result::Result<Arc<nfield_wgpu::Gpu>, String> {
+    static GPU: OnceLock<std::result::Result<Arc<nfield_wgpu::Gpu>, String>> = OnceLock::new();
+    GPU.get_or_init(|| nfield_wgpu::Gpu::open().map_err(|e| e.to_string())).clone()
 }
 
 /// Whether `choice` will run on CUDA if the model allows it (a usable GPU, and not `--engine
@@ -27,12 +34,16 @@ pub fn prefers_cuda(choice: EngineChoice) -> bool {
 /// `--engine`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum EngineChoice {
-    /// The fastest engine available (CUDA, else the CPU); prints its choice.
+    /// The fastest engine available (CUDA, else wgpu on a hardware GPU, else the CPU); prints
+    /// its choice.
     Auto,
     /// The CPU engine (always available).
     Cpu,
     /// The CUDA engine (an NVIDIA GPU, compute capability 8.0 or newer).
     Cuda,
+    /// The wgpu engine (any GPU through Vulkan, Metal or DX12; fp32; also CPU Vulkan drivers
+    /// such as lavapipe when asked for by name).
+    Wgpu,
 }
 
 /// `--precision`.
@@ -68,8 +79,11 @@ pub enum StrategyChoice {
     Auto,
     /// One thread per pixel, the whole MLP in registers (the seed's "Per Pixel").
     PerPixel,
-    /// A warp evaluates a tile of pixels on the tensor cores (the seed's "Cooperative").
+    /// A warp (CUDA: on the tensor cores) or workgroup (wgpu) evaluates a tile of pixels
+    /// together (the seed's "Cooperative").
     Cooperative,
+    /// A render pass whose fragment shader evaluates the field per pixel (wgpu only).
+    Fragment,
 }
 
 impl StrategyChoice {
@@ -79,6 +93,7 @@ impl StrategyChoice {
             StrategyChoice::Auto => Strategy::Auto,
             StrategyChoice::PerPixel => Strategy::PerPixel,
             StrategyChoice::Cooperative => Strategy::Cooperative,
+            StrategyChoice::Fragment => Strategy::Fragment,
         }
     }
 }
@@ -103,6 +118,8 @@ pub enum AnyEngine {
     Cpu(Box<CpuEngine>),
     /// The CUDA engine (boxed: it holds the GPU's buffers and kernels).
     Cuda(Box<CudaEngine>),
+    /// The wgpu engine.
+    Wgpu(Box<WgpuEngine>),
 }
 
 impl AnyEngine {
@@ -125,26 +142,46 @@ impl AnyEngine {
             }
             Ok(CudaEngine::on(gpu, req.precision))
         };
+        let wgpu = |hardware_only: bool| -> std::result::Result<WgpuEngine, String> {
+            let gpu = wgpu0()?;
+            if hardware_only && gpu.is_software() {
+                return Err(format!("{} is a CPU driver", gpu.describe()));
+            }
+            Ok(WgpuEngine::on(gpu))
+        };
+        let announce = |e: &AnyEngine, why: String| {
+            if !req.quiet {
+                eprintln!("engine: {} on {}{why}", e.name(), e.device());
+            }
+        };
         let engine = match req.choice {
             EngineChoice::Cpu => cpu()?,
             EngineChoice::Cuda => match cuda() {
                 Ok(e) => AnyEngine::Cuda(Box::new(e)),
                 Err(why) => bail!("--engine cuda: {why}"),
             },
+            EngineChoice::Wgpu => match wgpu(false) {
+                Ok(e) => AnyEngine::Wgpu(Box::new(e)),
+                Err(why) => bail!("--engine wgpu: {why}"),
+            },
             EngineChoice::Auto => match cuda() {
                 Ok(e) => {
-                    if !req.quiet {
-                        eprintln!("engine: {} on {} ({:?})", e.name(), e.device(), req.precision);
-                    }
-                    AnyEngine::Cuda(Box::new(e))
-                }
-                Err(why) => {
-                    let e = cpu()?;
-                    if !req.quiet {
-                        eprintln!("engine: {} on {} (CUDA: {why})", e.name(), e.device());
-                    }
+                    let e = AnyEngine::Cuda(Box::new(e));
+                    announce(&e, format!(" ({:?})", req.precision));
                     e
                 }
+                Err(cuda_why) => match wgpu(true) {
+                    Ok(e) => {
+                        let e = AnyEngine::Wgpu(Box::new(e));
+                        announce(&e, format!(" (fp32; CUDA: {cuda_why})"));
+                        e
+                    }
+                    Err(wgpu_why) => {
+                        let e = cpu()?;
+                        announce(&e, format!(" (CUDA: {cuda_why}; wgpu: {wgpu_why})"));
+                        e
+                    }
+                },
             },
         };
         Ok(engine)
@@ -156,6 +193,7 @@ macro_rules! delegate {
         match $self {
             AnyEngine::Cpu($e) => $body,
             AnyEngine::Cuda($e) => $body,
+            AnyEngine::Wgpu($e) => $body,
         }
     };
 }
@@ -214,10 +252,11 @@ pub fn render(
 }
 
 /// The inference options for the engine in hand: the CPU engine computes in fp32 whatever was
-/// asked.
+/// asked, and so does wgpu (with the strategy asked for).
 pub fn infer_options(engine: &AnyEngine, strategy: StrategyChoice, precision: PrecisionChoice) -> InferOptions {
     match engine {
         AnyEngine::Cpu(_) => InferOptions::default(),
         AnyEngine::Cuda(_) => InferOptions { strategy: strategy.strategy(), precision: precision.precision() },
+        AnyEngine::Wgpu(_) => InferOptions { strategy: strategy.strategy(), precision: Precision::Fp32 },
     }
 }

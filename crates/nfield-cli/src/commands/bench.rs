@@ -135,6 +135,9 @@ pub fn run(args: BenchArgs) -> Result<u8> {
         println!("{r}");
         records.push(r);
     };
+    if let crate::engines::AnyEngine::Wgpu(e) = &mut engine {
+        super::bench_wgpu::run(e, &image, args.quick, &args.only, &mut emit);
+    }
     if let crate::engines::AnyEngine::Cuda(e) = &mut engine {
         super::bench_cuda::run(e, &image, args.quick, &args.only, &mut emit);
         if let Some(peers) = &args.peers {

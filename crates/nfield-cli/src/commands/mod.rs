@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod bench_cuda;
 pub mod bench_hash;
+pub mod bench_wgpu;
 pub mod eval;
 pub mod info;
 pub mod matbench;

@@ -1,0 +1,136 @@
+//! `nfield bench --engine wgpu`: full-image inference of every model in each of the three
+//! strategies, and training throughput of SIREN-64×8 and the hash grid, on the wgpu engine.
+//!
+//! Ceilings: without tensor cores the fp32 FMA rate binds (the H100's 59 TFLOP/s, DESIGN.md);
+//! a sample costs 2·MACs to infer and ~6·MACs to train.
+
+use anyhow::Result;
+use nfield::data::Image;
+use nfield::model::{FourierSpec, HashGridSpec, Model, ModelSpec, SirenSpec, View};
+use nfield::train::{AdamConfig, TrainOptions};
+use nfield::{Engine, InferOptions, Precision, Query, Strategy};
+use nfield_wgpu::WgpuEngine;
+use serde_json::{Value, json};
+use std::time::Instant;
+
+/// The H100's fp32 FMA ceiling (DESIGN.md), the bound of every wgpu case but the hash grid's.
+const FFMA_FLOPS: f64 = 59e12;
+
+fn models() -> Vec<(&'static str, ModelSpec)> {
+    vec![
+        ("siren-64x8", ModelSpec::Siren(SirenSpec { width: 64, hidden_layers: 8, ..Default::default() })),
+        ("fourier-seed", ModelSpec::Fourier(FourierSpec::default())),
+        ("hash-grid-seed", ModelSpec::HashGrid(HashGridSpec::default())),
+        (
+            "hash-grid-tcnn",
+            ModelSpec::HashGrid(HashGridSpec { dense_coarse: true, ..HashGridSpec::tiny_cuda_nn_image() }),
+        ),
+    ]
+}
+
+fn strategy_name(s: Strategy) -> &'static str {
+    match s {
+        Strategy::PerPixel => "per-pixel",
+        Strategy::Cooperative => "cooperative",
+        Strategy::Fragment => "fragment",
+        Strategy::Auto => "auto",
+    }
+}
+
+fn infer_case(
+    e: &mut WgpuEngine,
+    image: &Image,
+    label: &str,
+    spec: &ModelSpec,
+    s: Strategy,
+    runs: u32,
+) -> Result<Value> {
+    let model = Model::new(spec.clone(), 0)?;
+    e.load(&model, None, &TrainOptions::default())?;
+    let q = Query::Grid { width: image.width, height: image.height, coords: model.coords, view: View::FULL };
+    let opts = InferOptions { strategy: s, precision: Precision::Fp32 };
+    e.infer(&q, &opts)?; // compile and warm up
+    e.gpu().wait()?;
+    let t = Instant::now();
+    for _ in 0..runs {
+        e.infer(&q, &opts)?;
+    }
+    e.gpu().wait()?;
+    let dt = t.elapsed().as_secs_f64() / runs as f64;
+    let rate = image.pixel_count() as f64 / dt;
+    let mut r = json!({
+        "name": format!("infer/{label}/full-image/{}", strategy_name(s)),
+        "precision": "fp32",
+        "samples_per_s": rate.round(),
+        "ms_per_image": (dt * 1e5).round() / 100.0,
+    });
+    if !matches!(spec, ModelSpec::HashGrid(_)) {
+        let ceiling = FFMA_FLOPS / (2.0 * spec.mlp().macs_per_sample() as f64);
+        r["limit_fraction"] = json!((rate / ceiling * 1000.0).round() / 1000.0);
+        r["bound"] = json!("FFMA fp32");
+    }
+    Ok(r)
+}
+
+fn train_case(
+    e: &mut WgpuEngine,
+    image: &Image,
+    label: &str,
+    spec: &ModelSpec,
+    batch: u32,
+    steps: u32,
+) -> Result<Value> {
+    let lr = if matches!(spec, ModelSpec::HashGrid(_)) { 1e-2 } else { 1e-4 };
+    let opts = TrainOptions { batch, seed: 0, adam: AdamConfig { lr, ..Default::default() }, ..Default::default() };
+    e.load(&Model::new(spec.clone(), 0)?, Some(image), &opts)?;
+    e.train(2)?; // compile and warm up
+    let t = Instant::now();
+    e.train(steps)?; // reads back the last loss: the clock includes all the work
+    let dt = t.elapsed().as_secs_f64() / steps as f64;
+    let rate = batch as f64 / dt;
+    let mut r = json!({
+        "name": format!("train/{label}/b{batch}"),
+        "precision": "fp32",
+        "batch": batch,
+        "steps": steps,
+        "samples_per_s": rate.round(),
+        "ms_per_step": (dt * 1e6).round() / 1e3,
+    });
+    if !matches!(spec, ModelSpec::HashGrid(_)) {
+        let ceiling = FFMA_FLOPS / (6.0 * spec.mlp().macs_per_sample() as f64);
+        r["limit_fraction"] = json!((rate / ceiling * 1000.0).round() / 1000.0);
+        r["bound"] = json!("FFMA fp32");
+    }
+    Ok(r)
+}
+
+/// Runs the wgpu cases; each record (or a case's error) goes to `emit`.
+pub fn run(e: &mut WgpuEngine, image: &Image, quick: bool, only: &[String], emit: &mut dyn FnMut(Value)) {
+    let (runs, steps) = if quick { (3, 3) } else { (10, 20) };
+    let mut record = |name: &str, case: &mut dyn FnMut() -> Result<Value>| {
+        if !only.is_empty() && !only.iter().any(|o| name.contains(o.as_str())) {
+            return;
+        }
+        let t = Instant::now();
+        match case() {
+            Ok(r) => emit(r),
+            Err(err) => emit(json!({ "name": name, "error": format!("{err:#}") })),
+        }
+        eprintln!("bench: {name} took {:.1} s", t.elapsed().as_secs_f64());
+    };
+    for (label, spec) in models() {
+        for s in [Strategy::PerPixel, Strategy::Cooperative, Strategy::Fragment] {
+            let name = format!("infer/{label}/full-image/{}", strategy_name(s));
+            record(&name, &mut || infer_case(e, image, label, &spec, s, runs));
+        }
+    }
+    for (label, spec) in models() {
+        if label == "fourier-seed" || label == "hash-grid-seed" {
+            continue;
+        }
+        for batch in [1u32 << 16, 1 << 18] {
+            let name = format!("train/{label}/b{batch}");
+            record(&name, &mut || train_case(e, image, label, &spec, batch, steps));
+        }
+    }
+}
