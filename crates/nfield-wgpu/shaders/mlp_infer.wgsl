@@ -72,19 +72,27 @@ var<workgroup> wchunk: array<f32, 64u * (KC + 1u)>;
 var<workgroup> tile_pos: array<vec3<f32>, TILE>;
 
 // One linear layer on the tile: act[dst] = act_fn(W · act[src] + b), `n_in` → `n_out`.
-// act_kind: 0 ReLU, 1 hidden_act.
+// act_kind: 0 ReLU, 1 hidden_act. Invocation (ol, sl) = (lid % 16, lid / 16) owns outputs
+// oc + ol + 16j (j < 4) of samples sl + 4i (i < T4): 4·T4 accumulators acc{j}_{i}, unrolled
+// by src/codegen.rs (`//#unroll T4`) so that they stay in registers.
 fn coop_layer(lid: u32, w_off: u32, b_off: u32, n_in: u32, n_out: u32, src: u32, dst: u32, act_kind: u32) {
     let ol = lid % 16u;
     let sl = lid / 16u;
     for (var oc = 0u; oc < n_out; oc += 64u) {
-        var acc: array<f32, TILE>;
-        for (var j = 0u; j < 4u; j++) {
-            let o = oc + ol + 16u * j;
-            let b = select(0.0, params[b_off + min(o, n_out - 1u)], o < n_out);
-            for (var i = 0u; i < T4; i++) {
-                acc[j * T4 + i] = b;
-            }
-        }
+        let o0 = oc + ol;
+        let o1 = o0 + 16u;
+        let o2 = o0 + 32u;
+        let o3 = o0 + 48u;
+        let b0 = select(0.0, params[b_off + min(o0, n_out - 1u)], o0 < n_out);
+        let b1 = select(0.0, params[b_off + min(o1, n_out - 1u)], o1 < n_out);
+        let b2 = select(0.0, params[b_off + min(o2, n_out - 1u)], o2 < n_out);
+        let b3 = select(0.0, params[b_off + min(o3, n_out - 1u)], o3 < n_out);
+//#unroll T4
+        var acc0_{o} = b0;
+        var acc1_{o} = b1;
+        var acc2_{o} = b2;
+        var acc3_{o} = b3;
+//#end
         for (var kc = 0u; kc < n_in; kc += KC) {
             workgroupBarrier();
             for (var e = lid; e < 64u * KC; e += COOP_WG) {
@@ -99,29 +107,34 @@ fn coop_layer(lid: u32, w_off: u32, b_off: u32, n_in: u32, n_out: u32, src: u32,
             workgroupBarrier();
             let kn = min(KC, n_in - kc);
             for (var kl = 0u; kl < kn; kl++) {
-                var av: array<f32, T4>;
-                for (var i = 0u; i < T4; i++) {
-                    av[i] = act[src + (sl + 4u * i) * ASTRIDE + kc + kl];
-                }
-                for (var j = 0u; j < 4u; j++) {
-                    let w = wchunk[(ol + 16u * j) * (KC + 1u) + kl];
-                    for (var i = 0u; i < T4; i++) {
-                        acc[j * T4 + i] = fma(w, av[i], acc[j * T4 + i]);
-                    }
-                }
+                let w0 = wchunk[ol * (KC + 1u) + kl];
+                let w1 = wchunk[(ol + 16u) * (KC + 1u) + kl];
+                let w2 = wchunk[(ol + 32u) * (KC + 1u) + kl];
+                let w3 = wchunk[(ol + 48u) * (KC + 1u) + kl];
+//#unroll T4
+                let av{o} = act[src + (sl + 4u * {o}u) * ASTRIDE + kc + kl];
+                acc0_{o} = fma(w0, av{o}, acc0_{o});
+                acc1_{o} = fma(w1, av{o}, acc1_{o});
+                acc2_{o} = fma(w2, av{o}, acc2_{o});
+                acc3_{o} = fma(w3, av{o}, acc3_{o});
+//#end
             }
         }
-        for (var j = 0u; j < 4u; j++) {
-            let o = oc + ol + 16u * j;
-            if (o < n_out) {
-                for (var i = 0u; i < T4; i++) {
-                    let z = acc[j * T4 + i];
-                    act[dst + (sl + 4u * i) * ASTRIDE + o] = select(hidden_act(z), max(z, 0.0), act_kind == 0u);
-                }
-            }
-        }
+//#unroll T4
+        coop_store(dst + (sl + 4u * {o}u) * ASTRIDE, o0, n_out, acc0_{o}, act_kind);
+        coop_store(dst + (sl + 4u * {o}u) * ASTRIDE, o1, n_out, acc1_{o}, act_kind);
+        coop_store(dst + (sl + 4u * {o}u) * ASTRIDE, o2, n_out, acc2_{o}, act_kind);
+        coop_store(dst + (sl + 4u * {o}u) * ASTRIDE, o3, n_out, acc3_{o}, act_kind);
+//#end
     }
     workgroupBarrier();
+}
+
+// act[row + o] = act_fn(z) for outputs inside the layer.
+fn coop_store(row: u32, o: u32, n_out: u32, z: f32, act_kind: u32) {
+    if (o < n_out) {
+        act[row + o] = select(hidden_act(z), max(z, 0.0), act_kind == 0u);
+    }
 }
 
 @compute @workgroup_size(COOP_WG)

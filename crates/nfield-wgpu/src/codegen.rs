@@ -138,6 +138,55 @@ pub fn preprocess(src: &str, enabled: &[&str]) -> String {
     out
 }
 
+/// Repeats each block of lines between `//#unroll NAME` and `//#end` `count` times, where
+/// `counts` maps NAME to its count, with `{o}` replaced by 0 … count−1: straight-line code whose
+/// accumulators a driver keeps in registers (loops over private arrays go to local memory).
+pub fn unroll(src: &str, counts: &[(&str, usize)]) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut block: Option<(usize, Vec<&str>)> = None;
+    for line in src.lines() {
+        let t = line.trim();
+        match &mut block {
+            None => match t.strip_prefix("//#unroll ") {
+                Some(name) => {
+                    let count = counts.iter().find(|(n, _)| *n == name.trim()).map_or(1, |&(_, c)| c);
+                    block = Some((count, Vec::new()));
+                }
+                None => {
+                    out += line;
+                    out.push('\n');
+                }
+            },
+            Some((count, lines)) if t == "//#end" => {
+                for o in 0..*count {
+                    for l in lines.iter() {
+                        out += &l.replace("{o}", &o.to_string());
+                        out.push('\n');
+                    }
+                }
+                block = None;
+            }
+            Some((_, lines)) => lines.push(line),
+        }
+    }
+    out
+}
+
+/// The widest MLP whose per-pixel forward is generated unrolled (one scalar accumulator per
+/// output: 128 registers of accumulators at most).
+pub const UNROLL_MAX_WIDTH: usize = 128;
+
+/// `shaders/mlp_forward.wgsl` for `spec`: unrolled over the outputs up to
+/// [`UNROLL_MAX_WIDTH`], loops beyond.
+pub fn mlp_forward_source(spec: &ModelSpec) -> String {
+    let width = spec.layout().layers[0].outputs;
+    if width <= UNROLL_MAX_WIDTH {
+        unroll(&preprocess(files::MLP_FORWARD, &["UNROLLED"]), &[("WIDTH", width)])
+    } else {
+        preprocess(files::MLP_FORWARD, &[])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +205,12 @@ mod tests {
         let src = "a\n//#if SUBGROUPS\nb\n//#else\nc\n//#endif\nd\n";
         assert_eq!(preprocess(src, &["SUBGROUPS"]), "a\nb\nd\n");
         assert_eq!(preprocess(src, &[]), "a\nc\nd\n");
+    }
+
+    #[test]
+    fn unroll_repeats_blocks() {
+        let src = "a\n//#unroll W\nn{o} = {o};\n//#end\nb\n";
+        assert_eq!(unroll(src, &[("W", 3)]), "a\nn0 = 0;\nn1 = 1;\nn2 = 2;\nb\n");
     }
 
     #[test]

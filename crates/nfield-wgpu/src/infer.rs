@@ -120,7 +120,10 @@ impl InferKernels {
     }
 
     fn source(&self, extra: &[(&str, String)]) -> String {
-        codegen::assemble(&self.spec, extra, &[files::COMMON, files::ENCODING, files::MLP_FORWARD, files::MLP_INFER])
+        let forward = codegen::mlp_forward_source(&self.spec);
+        let tile = extra.iter().find(|(n, _)| *n == "TILE").and_then(|(_, v)| v.trim_end_matches('u').parse().ok());
+        let kernels = codegen::unroll(files::MLP_INFER, &[("T4", tile.unwrap_or(4) / 4)]);
+        codegen::assemble(&self.spec, extra, &[files::COMMON, files::ENCODING, &forward, &kernels])
     }
 
     /// The pipeline of `strategy` and the samples each of its workgroups covers.

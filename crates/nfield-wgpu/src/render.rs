@@ -61,10 +61,11 @@ impl FieldRenderer {
     ) -> Result<FieldRenderer> {
         infer::per_pixel_supported(&gpu, &model.spec)?;
         let srgb = format.is_srgb();
+        let forward = codegen::mlp_forward_source(&model.spec);
         let src = codegen::assemble(
             &model.spec,
             &[("SRGB_TARGET", srgb.to_string())],
-            &[codegen::files::COMMON, codegen::files::ENCODING, codegen::files::MLP_FORWARD, codegen::files::FRAGMENT],
+            &[codegen::files::COMMON, codegen::files::ENCODING, &forward, codegen::files::FRAGMENT],
         );
         let pipeline = render_pipeline(&gpu, &src, format)?;
         Ok(FieldRenderer {

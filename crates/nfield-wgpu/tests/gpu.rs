@@ -132,9 +132,9 @@ fn field_renderer_matches_the_cpu_engine() {
             }
             assert_eq!(px[3], 255);
         }
-        // Rgba8Unorm rounds to nearest: half a step. An sRGB target's encode is the hardware's
-        // (approximate on lavapipe): one step.
-        let bound = if format.is_srgb() { 1.0 / 255.0 } else { 0.5 / 255.0 + 1e-4 };
+        // Vulkan converts floats to 8-bit UNORM within 0.6 of a step (NVIDIA: 0.56 measured);
+        // an sRGB target's encode is the hardware's approximation (lavapipe: 0.63): one step.
+        let bound = if format.is_srgb() { 1.0 / 255.0 } else { 0.6 / 255.0 };
         assert!(worst <= bound, "{format:?}: worst channel error {worst} exceeds {bound}");
     }
 }
