@@ -5,6 +5,9 @@
 # Needs: cargo (stable) and python3 with pip. Installs with pip: mlx, mlx-cpu, numpy, pillow
 # (the seed's own trainer, train.py, runs in a compatibility test) and nvidia-cuda-nvrtc (every
 # CUDA kernel is compiled to a CUBIN for sm_80 and sm_90a; no GPU needed).
+# Installs with apt (as root, or through sudo): mesa-vulkan-drivers and libvulkan1, Mesa's
+# lavapipe CPU Vulkan driver, on which the wgpu engine's tests run (without an adapter they
+# print "skipped: no adapter"; under CI=true they fail instead).
 # The seed's data is read from $NFIELD_SEED_DATA or ../shared/seed/data; without it the
 # golden tests print "skipped: ..." (under CI=true they fail instead).
 set -euo pipefail
@@ -14,6 +17,17 @@ echo "== installing the Python packages the tests use (mlx, mlx-cpu, numpy, pill
 python3 -m pip install --quiet --disable-pip-version-check mlx mlx-cpu numpy pillow nvidia-cuda-nvrtc==13.0.88
 NFIELD_NVRTC_PATH="$(python3 -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13", "lib"))')"
 export NFIELD_NVRTC_PATH
+
+echo "== installing Mesa's CPU Vulkan driver (mesa-vulkan-drivers, libvulkan1) for the wgpu tests"
+if ! ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1; then
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get install -y -q mesa-vulkan-drivers libvulkan1 >/dev/null 2>&1 ||
+        { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q mesa-vulkan-drivers libvulkan1 >/dev/null; }
+fi
+# lavapipe is the only adapter here; its window-system probe wants a runtime directory.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
