@@ -109,23 +109,20 @@ impl Gpu {
     /// Compiles WGSL `source` into a compute pipeline with entry point `entry` (layout inferred
     /// from the shader). Validation errors become an [`Error`] naming `label`.
     pub fn compute_pipeline(&self, label: &str, source: &str, entry: &str) -> Result<wgpu::ComputePipeline> {
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(label),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
-        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(label),
-            layout: None,
-            module: &module,
-            entry_point: Some(entry),
-            compilation_options: Default::default(),
-            cache: None,
-        });
-        match pollster::block_on(scope.pop()) {
-            None => Ok(pipeline),
-            Some(e) => Err(Error::engine(NAME, format!("shader {label} ({entry}) failed to compile: {e}"))),
-        }
+        self.checked(&format!("shader {label} ({entry}) failed to compile"), || {
+            let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+            self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        })
     }
 
     /// Runs `make` inside a validation error scope: what wgpu reports becomes an [`Error`]
@@ -137,6 +134,23 @@ impl Gpu {
             None => Ok(value),
             Some(e) => Err(Error::engine(NAME, format!("{what}: {e}"))),
         }
+    }
+
+    /// A bind group of whole buffers, `(binding, buffer)`, for `layout` (a pipeline's
+    /// `get_bind_group_layout(0)`); validation errors name `label`.
+    pub fn bind(
+        &self,
+        label: &str,
+        layout: &wgpu::BindGroupLayout,
+        entries: &[(u32, &wgpu::Buffer)],
+    ) -> Result<wgpu::BindGroup> {
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = entries
+            .iter()
+            .map(|&(binding, buffer)| wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() })
+            .collect();
+        self.checked(&format!("bind group {label}"), || {
+            self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout, entries: &entries })
+        })
     }
 
     /// Checks that a storage buffer of `bytes` fits one binding of this device.

@@ -252,16 +252,11 @@ impl Engine for WgpuEngine {
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         eval.query.record(&gpu, &mut loaded.kernels, &loaded.params, strategy, &mut encoder)?;
         let pipeline = loaded.kernels.eval_pipeline()?;
-        let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("nfield evaluate"),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: eval.query.output()?.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: eval.colors.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 2, resource: eval.partials.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 3, resource: eval.uniform.as_entire_binding() },
-            ],
-        });
+        let bind = gpu.bind(
+            "nfield evaluate",
+            &pipeline.get_bind_group_layout(0),
+            &[(0, eval.query.output()?), (1, &eval.colors), (2, &eval.partials), (3, &eval.uniform)],
+        )?;
         let groups = eval.n.div_ceil(EVAL_WG);
         {
             let (gx, gy) = dispatch_2d(groups);

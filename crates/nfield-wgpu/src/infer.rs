@@ -277,16 +277,11 @@ impl QueryBuffers {
         }
         let (pipeline, per_group) = kernels.pipeline(strategy)?;
         let positions = self.positions.as_ref().ok_or_else(|| Error::engine(NAME, "no query uploaded"))?;
-        let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("nfield inference"),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: self.uniform.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 2, resource: positions.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 3, resource: self.output()?.as_entire_binding() },
-            ],
-        });
+        let bind = gpu.bind(
+            "nfield inference",
+            &pipeline.get_bind_group_layout(0),
+            &[(0, params), (1, &self.uniform), (2, positions), (3, self.output()?)],
+        )?;
         let (gx, gy) = dispatch_2d(self.n.div_ceil(per_group));
         let mut pass = encoder
             .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("nfield infer"), timestamp_writes: None });

@@ -144,15 +144,11 @@ impl FieldRenderer {
         let axes_buf = self.axes.as_ref().ok_or_else(|| Error::engine(NAME, "axes buffer missing"))?;
         self.gpu.queue.write_buffer(axes_buf, 0, bytemuck::cast_slice(&axes));
         self.gpu.queue.write_buffer(&self.frame, 0, bytemuck::cast_slice(&[width, height, 0, 0]));
-        let bind = self.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("nfield fragment"),
-            layout: &self.pipeline.get_bind_group_layout(0),
-            entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: self.params.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: axes_buf.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 2, resource: self.frame.as_entire_binding() },
-            ],
-        });
+        let bind = self.gpu.bind(
+            "nfield fragment",
+            &self.pipeline.get_bind_group_layout(0),
+            &[(0, &self.params), (1, axes_buf), (2, &self.frame)],
+        )?;
         let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
             label: Some("nfield field"),
             color_attachments: &[Some(wgpu::RenderPassColorAttachment {
@@ -261,34 +257,31 @@ impl FieldRenderer {
 }
 
 fn render_pipeline(gpu: &Gpu, src: &str, format: wgpu::TextureFormat) -> Result<wgpu::RenderPipeline> {
-    let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some("render_fragment"),
-        source: wgpu::ShaderSource::Wgsl(src.into()),
-    });
-    let pipeline = gpu.device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-        label: Some("nfield field"),
-        layout: None,
-        vertex: wgpu::VertexState {
-            module: &module,
-            entry_point: Some("vs_fullscreen"),
-            compilation_options: Default::default(),
-            buffers: &[],
-        },
-        primitive: wgpu::PrimitiveState::default(),
-        depth_stencil: None,
-        multisample: wgpu::MultisampleState::default(),
-        fragment: Some(wgpu::FragmentState {
-            module: &module,
-            entry_point: Some("fs_field"),
-            compilation_options: Default::default(),
-            targets: &[Some(wgpu::ColorTargetState { format, blend: None, write_mask: wgpu::ColorWrites::ALL })],
-        }),
-        multiview_mask: None,
-        cache: None,
-    });
-    match pollster::block_on(scope.pop()) {
-        None => Ok(pipeline),
-        Some(e) => Err(Error::engine(NAME, format!("the fragment pipeline for {format:?} failed: {e}"))),
-    }
+    gpu.checked(&format!("the fragment pipeline for {format:?} failed"), || {
+        let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("render_fragment"),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        });
+        gpu.device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("nfield field"),
+            layout: None,
+            vertex: wgpu::VertexState {
+                module: &module,
+                entry_point: Some("vs_fullscreen"),
+                compilation_options: Default::default(),
+                buffers: &[],
+            },
+            primitive: wgpu::PrimitiveState::default(),
+            depth_stencil: None,
+            multisample: wgpu::MultisampleState::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &module,
+                entry_point: Some("fs_field"),
+                compilation_options: Default::default(),
+                targets: &[Some(wgpu::ColorTargetState { format, blend: None, write_mask: wgpu::ColorWrites::ALL })],
+            }),
+            multiview_mask: None,
+            cache: None,
+        })
+    })
 }

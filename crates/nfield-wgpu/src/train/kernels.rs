@@ -165,18 +165,7 @@ fn bind(
     pipeline: &wgpu::ComputePipeline,
     entries: &[(u32, &wgpu::Buffer)],
 ) -> Result<wgpu::BindGroup> {
-    let layout = pipeline.get_bind_group_layout(0);
-    let entries: Vec<wgpu::BindGroupEntry<'_>> = entries
-        .iter()
-        .map(|&(binding, buffer)| wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() })
-        .collect();
-    gpu.checked(&format!("bind group {label}"), || {
-        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(label),
-            layout: &layout,
-            entries: &entries,
-        })
-    })
+    gpu.bind(label, &pipeline.get_bind_group_layout(0), entries)
 }
 
 impl Kernels {
