@@ -209,15 +209,26 @@ impl Gpu {
             return Ok(Vec::new());
         }
         let padded = bytes.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT);
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("nfield read-back"),
-            size: padded,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let staging = self.read_back_buffer(padded);
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(buffer, offset, &staging, 0, padded);
         self.queue.submit([enc.finish()]);
+        self.map_read(&staging, bytes)
+    }
+
+    /// A buffer of `bytes` that copies can write and the host can map ([`Gpu::map_read`]).
+    pub fn read_back_buffer(&self, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("nfield read-back"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// The first `bytes` bytes of `staging` (a [`Gpu::read_back_buffer`] that submitted work
+    /// fills), after waiting for the GPU.
+    pub fn map_read(&self, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
         let slice = staging.slice(..);
         let (tx, rx) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {

@@ -220,9 +220,10 @@ impl Engine for WgpuEngine {
     fn read_output(&mut self, out: &mut [f32]) -> Result<()> {
         let gpu = self.gpu.clone();
         let loaded = self.loaded()?;
-        let n = match loaded.last {
+        let (n, texture) = match loaded.last {
             LastOutput::None => return Err(Error::engine(NAME, "no inference has run yet")),
-            LastOutput::Buffer(n) | LastOutput::Texture(n) => n as usize,
+            LastOutput::Buffer(n) => (n as usize, false),
+            LastOutput::Texture(n) => (n as usize, true),
         };
         if out.len() != 3 * n {
             return Err(Error::engine(
@@ -230,16 +231,14 @@ impl Engine for WgpuEngine {
                 format!("output buffer holds {} values, the last inference produced {}", out.len(), 3 * n),
             ));
         }
-        match loaded.last {
-            LastOutput::Buffer(_) => out.copy_from_slice(&gpu.read_f32(loaded.query.output()?, 0, 3 * n)?),
-            LastOutput::Texture(_) => {
-                let renderer = loaded.renderer.as_ref().ok_or_else(|| Error::engine(NAME, "renderer missing"))?;
-                let rgba: Vec<f32> = bytemuck::pod_collect_to_vec(&renderer.read_texture()?);
-                for (dst, src) in out.chunks_exact_mut(3).zip(rgba.chunks_exact(4)) {
-                    dst.copy_from_slice(&src[..3]);
-                }
+        if texture {
+            let renderer = loaded.renderer.as_ref().ok_or_else(|| Error::engine(NAME, "renderer missing"))?;
+            let rgba: Vec<f32> = bytemuck::pod_collect_to_vec(&renderer.read_texture()?);
+            for (dst, src) in out.chunks_exact_mut(3).zip(rgba.chunks_exact(4)) {
+                dst.copy_from_slice(&src[..3]);
             }
-            LastOutput::None => {}
+        } else {
+            out.copy_from_slice(&gpu.read_f32(loaded.query.output()?, 0, 3 * n)?);
         }
         Ok(())
     }

@@ -119,33 +119,29 @@ impl InferKernels {
         }
     }
 
-    fn source(&self, extra: &[(&str, String)]) -> String {
+    /// The inference module with the cooperative kernel sized by `shape` (both entry points
+    /// share one module, so the per-pixel kernel's module carries a valid tile too).
+    fn source(&self, shape: CoopShape) -> String {
+        let extra = [
+            ("COOP_WG", format!("{COOP_WG}u")),
+            ("TILE", format!("{}u", shape.tile)),
+            ("KC", format!("{KC}u")),
+            ("ASTRIDE", format!("{}u", shape.astride)),
+        ];
         let forward = codegen::mlp_forward_source(&self.spec);
-        let tile = extra.iter().find(|(n, _)| *n == "TILE").and_then(|(_, v)| v.trim_end_matches('u').parse().ok());
-        let kernels = codegen::unroll(files::MLP_INFER, &[("T4", tile.unwrap_or(4) / 4)]);
-        codegen::assemble(&self.spec, extra, &[files::COMMON, files::ENCODING, &forward, &kernels])
+        let kernels = codegen::unroll(files::MLP_INFER, &[("T4", shape.tile as usize / 4)]);
+        codegen::assemble(&self.spec, &extra, &[files::COMMON, files::ENCODING, &forward, &kernels])
     }
 
     /// The pipeline of `strategy` and the samples each of its workgroups covers.
     pub fn pipeline(&mut self, strategy: ComputeStrategy) -> Result<(&wgpu::ComputePipeline, u32)> {
-        // Both entry points share one module; the cooperative constants must be valid even
-        // when only the per-pixel kernel is used.
         let shape = coop_shape(&self.spec, self.gpu.workgroup_memory);
-        let extra = |s: CoopShape| {
-            vec![
-                ("COOP_WG", format!("{COOP_WG}u")),
-                ("TILE", format!("{}u", s.tile)),
-                ("KC", format!("{KC}u")),
-                ("ASTRIDE", format!("{}u", s.astride)),
-            ]
-        };
         match strategy {
             ComputeStrategy::PerPixel => {
                 if self.per_pixel.is_none() {
                     per_pixel_supported(&self.gpu, &self.spec)?;
                     // A model too wide for the cooperative tile still needs valid constants.
-                    let s = shape.unwrap_or(CoopShape { tile: 4, astride: 1 });
-                    let src = self.source(&extra(s));
+                    let src = self.source(shape.unwrap_or(CoopShape { tile: 4, astride: 1 }));
                     self.per_pixel = Some(self.gpu.compute_pipeline("mlp_infer", &src, "infer_per_pixel")?);
                 }
                 let p = self.per_pixel.as_ref().ok_or_else(|| Error::engine(NAME, "per-pixel pipeline missing"))?;
@@ -154,7 +150,7 @@ impl InferKernels {
             ComputeStrategy::Cooperative => {
                 if self.coop.is_none() {
                     let s = shape?;
-                    let src = self.source(&extra(s));
+                    let src = self.source(s);
                     self.coop = Some((self.gpu.compute_pipeline("mlp_infer", &src, "infer_coop")?, s));
                 }
                 let (p, s) = self.coop.as_ref().ok_or_else(|| Error::engine(NAME, "cooperative pipeline missing"))?;
@@ -218,6 +214,24 @@ impl PreparedQuery {
     }
 }
 
+/// A storage buffer at least `bytes` long in `slot`: the one there when it is long enough,
+/// else a new one (buffers that follow the query or frame size grow, never shrink).
+pub(crate) fn storage_at_least(
+    gpu: &Gpu,
+    slot: &mut Option<wgpu::Buffer>,
+    label: &str,
+    bytes: u64,
+) -> Result<wgpu::Buffer> {
+    if let Some(b) = slot {
+        if b.size() >= bytes {
+            return Ok(b.clone());
+        }
+    }
+    let b = gpu.storage(label, bytes)?;
+    *slot = Some(b.clone());
+    Ok(b)
+}
+
 /// The GPU side of queries: positions, the query uniform and the (n, 3) output, grown on
 /// demand.
 pub(crate) struct QueryBuffers {
@@ -233,23 +247,11 @@ impl QueryBuffers {
         QueryBuffers { positions: None, uniform: gpu.uniform("nfield query", &[0u32; 4]), out: None, n: 0 }
     }
 
-    /// A buffer at least `bytes` long, reusing `slot`'s when it is.
-    fn ensure(gpu: &Gpu, slot: &mut Option<wgpu::Buffer>, label: &str, bytes: u64) -> Result<wgpu::Buffer> {
-        if let Some(b) = slot {
-            if b.size() >= bytes {
-                return Ok(b.clone());
-            }
-        }
-        let b = gpu.storage(label, bytes)?;
-        *slot = Some(b.clone());
-        Ok(b)
-    }
-
     /// Uploads `q` (positions and the uniform) and makes room for its output.
     pub fn upload(&mut self, gpu: &Gpu, q: &PreparedQuery) -> Result<()> {
         let pos_bytes = 8 * q.positions.len() as u64;
-        let positions = Self::ensure(gpu, &mut self.positions, "nfield query positions", pos_bytes)?;
-        QueryBuffers::ensure(gpu, &mut self.out, "nfield output", 12 * q.n as u64)?;
+        let positions = storage_at_least(gpu, &mut self.positions, "nfield query positions", pos_bytes)?;
+        storage_at_least(gpu, &mut self.out, "nfield output", 12 * q.n as u64)?;
         if !q.positions.is_empty() {
             gpu.queue.write_buffer(&positions, 0, bytemuck::cast_slice(&q.positions));
         }

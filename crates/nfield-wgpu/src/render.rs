@@ -137,17 +137,13 @@ impl FieldRenderer {
             return Err(Error::engine(NAME, format!("cannot render a {width}×{height} image")));
         }
         let axes = infer::grid_axes(coords, view, width, height);
-        let bytes = 8 * axes.len() as u64;
-        if self.axes.as_ref().is_none_or(|b| b.size() < bytes) {
-            self.axes = Some(self.gpu.storage("nfield axes", bytes)?);
-        }
-        let axes_buf = self.axes.as_ref().ok_or_else(|| Error::engine(NAME, "axes buffer missing"))?;
-        self.gpu.queue.write_buffer(axes_buf, 0, bytemuck::cast_slice(&axes));
+        let axes_buf = infer::storage_at_least(&self.gpu, &mut self.axes, "nfield axes", 8 * axes.len() as u64)?;
+        self.gpu.queue.write_buffer(&axes_buf, 0, bytemuck::cast_slice(&axes));
         self.gpu.queue.write_buffer(&self.frame, 0, bytemuck::cast_slice(&[width, height, 0, 0]));
         let bind = self.gpu.bind(
             "nfield fragment",
             &self.pipeline.get_bind_group_layout(0),
-            &[(0, &self.params), (1, axes_buf), (2, &self.frame)],
+            &[(0, &self.params), (1, &axes_buf), (2, &self.frame)],
         )?;
         let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
             label: Some("nfield field"),
@@ -220,7 +216,9 @@ impl FieldRenderer {
         let (w, h) = (texture.width(), texture.height());
         let row = w * bpp;
         let padded = row.next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
-        let staging = self.gpu.storage("nfield texture read-back", padded as u64 * h as u64)?;
+        let bytes = padded as u64 * h as u64;
+        self.gpu.check_binding("the texture read-back", bytes)?;
+        let staging = self.gpu.read_back_buffer(bytes);
         let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
         encoder.copy_texture_to_buffer(
             texture.as_image_copy(),
@@ -231,7 +229,7 @@ impl FieldRenderer {
             wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
         );
         self.gpu.queue.submit([encoder.finish()]);
-        let bytes = self.gpu.read_bytes(&staging, 0, padded as u64 * h as u64)?;
+        let bytes = self.gpu.map_read(&staging, bytes)?;
         Ok(bytes.chunks_exact(padded as usize).flat_map(|r| r[..row as usize].iter().copied()).collect())
     }
 

@@ -15,8 +15,8 @@ use std::time::Instant;
 const MMA_FLOPS: f64 = 640e12;
 const MUFU_OPS: f64 = 4.13e12;
 /// The H100's fp32 FMA ceiling as DESIGN.md measured it: the bound of fp32 training, whose
-/// sin/cos are FMA polynomials too.
-const FFMA_FLOPS: f64 = 59e12;
+/// sin/cos are FMA polynomials too (and of every wgpu case: no tensor cores there).
+pub(super) const FFMA_FLOPS: f64 = 59e12;
 
 fn siren(width: usize) -> ModelSpec {
     ModelSpec::Siren(SirenSpec { width, hidden_layers: 8, ..Default::default() })

@@ -4,6 +4,7 @@
 //! Ceilings: without tensor cores the fp32 FMA rate binds (the H100's 59 TFLOP/s, DESIGN.md);
 //! a sample costs 2·MACs to infer and ~6·MACs to train.
 
+use super::bench_cuda::FFMA_FLOPS;
 use anyhow::Result;
 use nfield::data::Image;
 use nfield::model::{FourierSpec, HashGridSpec, Model, ModelSpec, SirenSpec, View};
@@ -13,8 +14,17 @@ use nfield_wgpu::WgpuEngine;
 use serde_json::{Value, json};
 use std::time::Instant;
 
-/// The H100's fp32 FMA ceiling (DESIGN.md), the bound of every wgpu case but the hash grid's.
-const FFMA_FLOPS: f64 = 59e12;
+/// Adds the fraction of the fp32 FMA ceiling that `rate` samples/s reach, at `flops_per_mac`
+/// FLOPs per multiply-add of the MLP (2 to infer, ~6 to train), to `record`; hash grids, bound
+/// by their table's memory traffic instead, get none.
+fn with_ffma_limit(mut record: Value, spec: &ModelSpec, rate: f64, flops_per_mac: f64) -> Value {
+    if !matches!(spec, ModelSpec::HashGrid(_)) {
+        let ceiling = FFMA_FLOPS / (flops_per_mac * spec.mlp().macs_per_sample() as f64);
+        record["limit_fraction"] = json!((rate / ceiling * 1000.0).round() / 1000.0);
+        record["bound"] = json!("FFMA fp32");
+    }
+    record
+}
 
 fn models() -> Vec<(&'static str, ModelSpec)> {
     vec![
@@ -58,18 +68,13 @@ fn infer_case(
     e.gpu().wait()?;
     let dt = t.elapsed().as_secs_f64() / runs as f64;
     let rate = image.pixel_count() as f64 / dt;
-    let mut r = json!({
+    let r = json!({
         "name": format!("infer/{label}/full-image/{}", strategy_name(s)),
         "precision": "fp32",
         "samples_per_s": rate.round(),
         "ms_per_image": (dt * 1e5).round() / 100.0,
     });
-    if !matches!(spec, ModelSpec::HashGrid(_)) {
-        let ceiling = FFMA_FLOPS / (2.0 * spec.mlp().macs_per_sample() as f64);
-        r["limit_fraction"] = json!((rate / ceiling * 1000.0).round() / 1000.0);
-        r["bound"] = json!("FFMA fp32");
-    }
-    Ok(r)
+    Ok(with_ffma_limit(r, spec, rate, 2.0))
 }
 
 fn train_case(
@@ -88,7 +93,7 @@ fn train_case(
     e.train(steps)?; // reads back the last loss: the clock includes all the work
     let dt = t.elapsed().as_secs_f64() / steps as f64;
     let rate = batch as f64 / dt;
-    let mut r = json!({
+    let r = json!({
         "name": format!("train/{label}/b{batch}"),
         "precision": "fp32",
         "batch": batch,
@@ -96,12 +101,7 @@ fn train_case(
         "samples_per_s": rate.round(),
         "ms_per_step": (dt * 1e6).round() / 1e3,
     });
-    if !matches!(spec, ModelSpec::HashGrid(_)) {
-        let ceiling = FFMA_FLOPS / (6.0 * spec.mlp().macs_per_sample() as f64);
-        r["limit_fraction"] = json!((rate / ceiling * 1000.0).round() / 1000.0);
-        r["bound"] = json!("FFMA fp32");
-    }
-    Ok(r)
+    Ok(with_ffma_limit(r, spec, rate, 6.0))
 }
 
 /// Runs the wgpu cases; each record (or a case's error) goes to `emit`.
