@@ -76,13 +76,16 @@ const SOFTWARE_PER_PIXEL_PARAMS: usize = 1 << 16;
 /// Whether the per-pixel function (the per-pixel and fragment strategies) runs `spec`
 /// correctly on `gpu`, or why not.
 pub(crate) fn per_pixel_supported(gpu: &Gpu, spec: &ModelSpec) -> Result<()> {
-    let n = spec.mlp().param_count();
+    // The loads with one address per subgroup: the MLP's weights, and Fourier's B after them
+    // (a hash table's gathers are per sample).
+    let layout = spec.layout();
+    let n = if matches!(spec, ModelSpec::Fourier(_)) { layout.total } else { layout.encoding.start };
     if gpu.is_software() && n > SOFTWARE_PER_PIXEL_PARAMS {
         return Err(Error::engine(
             NAME,
             format!(
-                "{} computes wrong per-pixel results for MLPs past {SOFTWARE_PER_PIXEL_PARAMS} parameters (this one \
-                 has {n}: a lavapipe bug); use the cooperative strategy",
+                "{} computes wrong per-pixel results for MLPs past {SOFTWARE_PER_PIXEL_PARAMS} parameters (this \
+                 one reads {n}: a lavapipe bug); use the cooperative strategy",
                 gpu.info.name
             ),
         ));
