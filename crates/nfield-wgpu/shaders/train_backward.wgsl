@@ -31,17 +31,19 @@ fn train_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
     gemm_tile(m0, n0, 0u, layer.dims_k, layer.dims_m, layer.dims_n, lid);
     let row0 = m0 + 4u * (lid / 16u);
     let col0 = n0 + 4u * (lid % 16u);
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            let m = row0 + i;
-            let n = col0 + j;
-            if (m < layer.dims_m && n < layer.dims_n) {
-                var d = acc[i][j];
-                if (layer.act == 1u) {
-                    d *= derivs[layer.aux_off + m * layer.dims_n + n];
-                }
-                deltas[layer.out_off + m * layer.dims_n + n] = d;
-            }
+    // unrolled by src/codegen.rs: `acc` indexed by constants
+//#unroll ACC
+    backward_store(row0 + {o}u / 4u, col0 + {o}u % 4u, acc[{o}u / 4u][{o}u % 4u]);
+//#end
+}
+
+// Δ_in at sample m, input n: the product times the derivative below (act = 1).
+fn backward_store(m: u32, n: u32, sum: f32) {
+    if (m < layer.dims_m && n < layer.dims_n) {
+        var d = sum;
+        if (layer.act == 1u) {
+            d *= derivs[layer.aux_off + m * layer.dims_n + n];
         }
+        deltas[layer.out_off + m * layer.dims_n + n] = d;
     }
 }

@@ -31,24 +31,28 @@ fn train_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     gemm_tile(m0, n0, 0u, layer.dims_k, layer.dims_m, layer.dims_n, lid);
     let row0 = m0 + 4u * (lid / 16u);
     let col0 = n0 + 4u * (lid % 16u);
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            let m = row0 + i;
-            let n = col0 + j;
-            if (m < layer.dims_m && n < layer.dims_n) {
-                let z = params[layer.bias_off + n] + acc[i][j];
-                let at = layer.out_off + m * layer.dims_n + n;
-                if (layer.act == 0u) {
-                    let sc = sincos(OMEGA * z);
-                    acts[at] = sc.x;
-                    derivs[at] = OMEGA * sc.y;
-                } else if (layer.act == 1u) {
-                    acts[at] = max(z, 0.0);
-                    derivs[at] = select(0.0, 1.0, z > 0.0);
-                } else {
-                    acts[at] = out_act(z);
-                }
-            }
+    // One call per element of the 4 × 4 block, unrolled by src/codegen.rs so that `acc` is
+    // indexed by constants (a loop over it puts it in local memory).
+//#unroll ACC
+    forward_store(row0 + {o}u / 4u, col0 + {o}u % 4u, acc[{o}u / 4u][{o}u % 4u]);
+//#end
+}
+
+// The layer's output at sample m, unit n from its weighted sum: bias, activation and, for
+// hidden layers, the activation's derivative.
+fn forward_store(m: u32, n: u32, sum: f32) {
+    if (m < layer.dims_m && n < layer.dims_n) {
+        let z = params[layer.bias_off + n] + sum;
+        let at = layer.out_off + m * layer.dims_n + n;
+        if (layer.act == 0u) {
+            let sc = sincos(OMEGA * z);
+            acts[at] = sc.x;
+            derivs[at] = OMEGA * sc.y;
+        } else if (layer.act == 1u) {
+            acts[at] = max(z, 0.0);
+            derivs[at] = select(0.0, 1.0, z > 0.0);
+        } else {
+            acts[at] = out_act(z);
         }
     }
 }

@@ -45,19 +45,27 @@ fn train_weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoca
     let row0 = m0 + 4u * (lid / 16u);
     let col0 = n0 + 4u * (lid % 16u);
     let base = wg.z * GRAD_LEN;
-    for (var i = 0u; i < 4u; i++) {
-        let m = row0 + i;
-        if (m >= layer.dims_m) {
-            continue;
-        }
-        for (var j = 0u; j < 4u; j++) {
-            let n = col0 + j;
-            if (n < layer.dims_n) {
-                add_partial(base + layer.w_off + m * layer.dims_n + n, acc[i][j]);
-            }
-        }
-        if (n0 == 0u && lid % 16u == 0u) {
-            add_partial(base + layer.bias_off + m, row_sum[i]);
-        }
+    // unrolled by src/codegen.rs: `acc` and `row_sum` indexed by constants
+//#unroll ACC
+    weight_grad_store(base, row0 + {o}u / 4u, col0 + {o}u % 4u, acc[{o}u / 4u][{o}u % 4u]);
+//#end
+    if (n0 == 0u && lid % 16u == 0u) {
+//#unroll ROWS
+        bias_grad_store(base, row0 + {o}u, row_sum[{o}u]);
+//#end
+    }
+}
+
+// ∂L/∂W[m][n] of this split.
+fn weight_grad_store(base: u32, m: u32, n: u32, sum: f32) {
+    if (m < layer.dims_m && n < layer.dims_n) {
+        add_partial(base + layer.w_off + m * layer.dims_n + n, sum);
+    }
+}
+
+// ∂L/∂b[m] of this split.
+fn bias_grad_store(base: u32, m: u32, sum: f32) {
+    if (m < layer.dims_m) {
+        add_partial(base + layer.bias_off + m, sum);
     }
 }

@@ -181,7 +181,9 @@ impl Kernels {
     ) -> Result<Kernels> {
         use sources::*;
         let consts = constants(spec, layout, plan, opts, target);
-        let src = |parts: &[&str]| codegen::assemble(spec, &consts, parts);
+        // (the GEMM kernels' epilogues are unrolled over the 4 × 4 block and its 4 rows)
+        let src =
+            |parts: &[&str]| codegen::unroll(&codegen::assemble(spec, &consts, parts), &[("ACC", 16), ("ROWS", 4)]);
         let common = files::COMMON;
         let enc = files::ENCODING;
         let c = plan.chunk;
