@@ -120,3 +120,23 @@ fn out_act(z: f32) -> f32 {
     }
     return sigmoid(z);
 }
+
+// ---------------------------------------------------------------- 64-bit fixed point
+// A hash table's gradient is accumulated as a 64-bit two's-complement integer in units of
+// 2⁻³² (TABLE_GRAD_ONE, as the CUDA engine's deterministic mode), stored as (lo, hi) u32 word
+// pairs: integer additions commute, so the sum does not depend on the order in which
+// invocations add, and training is bit-identical run to run. WGSL has no 64-bit atomics: lo is
+// added first, and the carry out of that addition (from the old value the atomic returns) goes
+// into hi with the high word, which is exact whatever the interleaving.
+
+// v·2^32 as (lo, hi): hi = ⌊v⌋, lo = round((v − ⌊v⌋)·2^32) (|v| < 2^31).
+fn to_fixed64(v: f32) -> vec2<u32> {
+    let hi = floor(v);
+    let lo = round((v - hi) * 4294967296.0);
+    return vec2<u32>(u32(lo), bitcast<u32>(i32(hi)));
+}
+
+// The f32 nearest (within an ulp) to the fixed-point value (lo, hi).
+fn from_fixed64(w: vec2<u32>) -> f32 {
+    return f32(bitcast<i32>(w.y)) + f32(w.x) * 2.3283064365386963e-10;
+}

@@ -7,9 +7,10 @@
 //   backward_chunk: dp = cos p · ∂sin − sin p · ∂cos, ∂B[r][j] += dp · 2π x_r, with sin p and
 //   cos p taken from E). Dispatch (⌈FREQS/64⌉, GRAD_SPLITS).
 // train_hash_scatter: ∂L/∂table (LEVELS × TABLE_SIZE × FEATURES) += corner weight · ∂L/∂E,
-//   one invocation per (sample, level), added with a compare-exchange loop on the float's bits
-//   (WGSL has no float atomics): the order of the additions, hence the last bits of the
-//   table's gradient, may differ run to run. Dispatch (⌈CHUNK_SIZE/64⌉, LEVELS).
+//   one invocation per (sample, level), scaled by TABLE_GRAD_SCALE (src/train/kernels.rs) and
+//   added as 64-bit fixed point in units of 2⁻³²
+//   (common.wgsl: (lo, hi) u32 pairs at 2·entry, integer atomics, so the result does not
+//   depend on the order of the additions: deterministic). Dispatch (⌈CHUNK_SIZE/64⌉, LEVELS).
 @group(0) @binding(0) var<storage, read> params: array<f32>;
 @group(0) @binding(1) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(2) var<storage, read> batch: array<f32>;
@@ -50,15 +51,12 @@ fn train_fourier_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 }
 
-fn atomic_add_f32(i: u32, v: f32) {
-    var old = atomicLoad(&table_grad[i]);
-    loop {
-        let r = atomicCompareExchangeWeak(&table_grad[i], old, bitcast<u32>(bitcast<f32>(old) + v));
-        if (r.exchanged) {
-            break;
-        }
-        old = r.old_value;
-    }
+// table_grad[i] += v as 64-bit fixed point (the carry of the low word into the high one).
+fn atomic_add_fixed64(i: u32, v: f32) {
+    let w = to_fixed64(v);
+    let old_lo = atomicAdd(&table_grad[2u * i], w.x);
+    let carry = select(0u, 1u, old_lo + w.x < old_lo);
+    atomicAdd(&table_grad[2u * i + 1u], w.y + carry);
 }
 
 @compute @workgroup_size(64)
@@ -76,7 +74,7 @@ fn train_hash_scatter(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
         for (var corner = 0u; corner < 4u; corner++) {
             let at = (l * TABLE_SIZE + hc.idx[corner]) * FEATURES + f;
-            atomic_add_f32(at, hc.w[corner] * d);
+            atomic_add_fixed64(at, hc.w[corner] * d * TABLE_GRAD_SCALE);
         }
     }
 }

@@ -22,8 +22,9 @@
 //! the chunks of a step run one after another and their gradients add up, so any batch up to
 //! `nfield::train::MAX_BATCH` trains. Steps are recorded many to a submission: the step's and
 //! chunk's records are copied into small uniform buffers between passes, and only the last
-//! step's loss is read back. Everything but the hash table's gradient is deterministic
-//! (fixed summation orders), so a resumed SIREN or Fourier run is bit-identical.
+//! step's loss is read back. Everything is deterministic (fixed summation orders; the hash
+//! table's gradient is added as 64-bit fixed point, whose sum does not depend on the order),
+//! so runs and resumed runs are bit-identical.
 
 mod kernels;
 mod plan;
@@ -32,7 +33,7 @@ use crate::{Gpu, NAME};
 use kernels::{Buffers, Kernels, TargetShape};
 use nfield::data::Image;
 use nfield::model::{Model, ParamLayout};
-use nfield::train::{AdamState, TrainOptions};
+use nfield::train::{AdamState, TABLE_GRAD_ONE, TrainOptions};
 use nfield::{Error, Result};
 use plan::{Plan, StepRecord};
 use std::sync::Arc;
@@ -114,7 +115,8 @@ impl Trainer {
             derivs: floats("train derivatives", plan.acts_len).map_err(batch_note)?,
             deltas: floats("train deltas", 2 * plan.chunk as u64 * plan.delta_width as u64).map_err(batch_note)?,
             partials: floats("train gradient partials", plan.splits as u64 * plan.grad_len as u64)?,
-            table_grad: floats("train table gradient", if hash_table { layout.encoding.len() as u64 } else { 4 })?,
+            // 64-bit fixed point: two words per entry (shaders/common.wgsl)
+            table_grad: floats("train table gradient", if hash_table { 2 * layout.encoding.len() as u64 } else { 4 })?,
             moments: floats("adam moments", 2 * n as u64)?,
             loss_partials: floats("train loss partials", plan.loss_partials() as u64)?,
             step_info: gpu.uniform("train step", &StepRecord::default()),
@@ -259,8 +261,11 @@ impl Trainer {
         }
         if self.layout.encoding_trainable && len < self.layout.total {
             let enc_range = self.layout.encoding.clone();
-            let table = self.gpu.read_f32(&self.bufs.table_grad, 0, enc_range.len())?;
-            grad[enc_range].copy_from_slice(&table);
+            let words = self.gpu.read_bytes(&self.bufs.table_grad, 0, 8 * enc_range.len() as u64)?;
+            for (g, w) in grad[enc_range].iter_mut().zip(words.chunks_exact(8)) {
+                let fixed = i64::from_le_bytes(w.try_into().map_err(|_| Error::engine(NAME, "table gradient"))?);
+                *g = (fixed as f64 / TABLE_GRAD_ONE / kernels::table_grad_scale(self.plan.batch) as f64) as f32;
+            }
             // Adam clears the table's gradient; nothing applied it, so clear it here.
             let mut enc =
                 self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("clear") });

@@ -8,7 +8,7 @@ use crate::runtime::Gpu;
 use crate::{Error, Result};
 use cudarc::driver::{CudaFunction, CudaGraph, CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
 use nfield::model::{Model, ModelSpec};
-use nfield::train::TrainOptions;
+use nfield::train::{TABLE_GRAD_ONE, TrainOptions};
 
 /// The training target as the fused step reads it (mlp_train.cu `TrainTarget`).
 #[repr(C)]
@@ -41,9 +41,6 @@ struct AdamArgs {
 }
 // SAFETY: plain old data with the C layout of the kernel's struct.
 unsafe impl DeviceRepr for AdamArgs {}
-
-/// Units per 1.0 of the deterministic table gradient's fixed point (common.cuh TABLE_GRAD_ONE).
-const TABLE_GRAD_ONE: f64 = 4_294_967_296.0;
 
 /// The compiled training step of a loaded model and its per-step buffers.
 pub(super) struct TrainKernels {

@@ -108,6 +108,14 @@ fn f(v: f32) -> String {
     format!("f32({})", float_literal(v))
 }
 
+/// The factor a hash table's gradient is scaled by before its 64-bit fixed point (units of
+/// 2⁻³², shaders/common.wgsl) and divided by after: the batch rounded up to a power of two.
+/// Contributions carry the loss's 1/batch, so this keeps their resolution at 2⁻³² of a
+/// per-sample term whatever the batch; sums up to 2³¹/scale (8192 at 2^18) are representable.
+pub fn table_grad_scale(batch: u32) -> f32 {
+    batch.next_power_of_two() as f32
+}
+
 /// The training constants every training shader sees (after the model header).
 fn constants(
     spec: &ModelSpec,
@@ -142,6 +150,7 @@ fn constants(
         ("ONE_MINUS_BETA2", f(1.0 - adam.beta2)),
         ("EPS", f(adam.eps)),
         ("HASH_TABLE", hash.to_string()),
+        ("TABLE_GRAD_SCALE", f(table_grad_scale(plan.batch))),
         ("FROZEN_START", u(frozen.start)),
         ("FROZEN_END", u(frozen.end)),
     ]

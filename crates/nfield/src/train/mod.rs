@@ -117,8 +117,8 @@ pub struct TrainOptions {
     pub subset: Option<Vec<u32>>,
     /// Bit-identical results run to run, where an engine's fast path is not: CUDA's hash-grid
     /// step then adds the table's gradient as 64-bit fixed point (units of 2⁻³², integer
-    /// atomics, order-independent) instead of float atomics. The CPU engine and every other
-    /// CUDA path are deterministic either way. Default false.
+    /// atomics, order-independent) instead of float atomics. The CPU and wgpu engines and every
+    /// other CUDA path are deterministic either way. Default false.
     pub deterministic: bool,
 }
 
@@ -127,6 +127,10 @@ impl Default for TrainOptions {
         TrainOptions { batch: 1 << 14, seed: 0, adam: AdamConfig::default(), subset: None, deterministic: false }
     }
 }
+
+/// Units per 1.0 of the 64-bit fixed point in which GPU engines add a hash table's gradient
+/// deterministically (CUDA's `--deterministic`, always on wgpu): 2^32.
+pub const TABLE_GRAD_ONE: f64 = 4_294_967_296.0;
 
 /// The largest batch an engine is asked to take (2^26 samples).
 pub const MAX_BATCH: u32 = 1 << 26;
