@@ -11,6 +11,9 @@
 // over outputs and inputs (private arrays, which drivers place in local memory: ~10× slower
 // on an H100).
 //
+// VEC4_WEIGHTS (WIDTH and every hidden layer's offset multiples of 4): the hidden layers read
+// W through `params4`, the same buffer as vec4 (a second binding), four inputs per load.
+//
 // Known driver bug: Mesa's lavapipe (22.3, LLVM 15) returns wrong values from these loads once
 // the MLP's weights pass the first 64 Ki elements of the buffer (measured: a SIREN 64×15,
 // 62 787 parameters, is right; 64×16, 66 947, is wrong per pixel and right cooperatively).
@@ -59,11 +62,21 @@ fn mlp_forward(x: f32, y: f32) -> vec3<f32> {
 //#unroll WIDTH
         n{o} = params[bk + {o}u];
 //#end
-        for (var i = 0u; i < WIDTH; i++) {
-            let ai = a[i];
+        if (VEC4_WEIGHTS) {
+            // four inputs at a time: one 16-byte load of W[o][i…i+3] per output
+            for (var i = 0u; i < WIDTH; i += 4u) {
+                let a4 = vec4<f32>(a[i], a[i + 1u], a[i + 2u], a[i + 3u]);
 //#unroll WIDTH
-            n{o} = fma(params[wk + {o}u * WIDTH + i], ai, n{o});
+                n{o} += dot(params4[(wk + {o}u * WIDTH + i) / 4u], a4);
 //#end
+            }
+        } else {
+            for (var i = 0u; i < WIDTH; i++) {
+                let ai = a[i];
+//#unroll WIDTH
+                n{o} = fma(params[wk + {o}u * WIDTH + i], ai, n{o});
+//#end
+            }
         }
 //#unroll WIDTH
         a[{o}u] = hidden_act(n{o});
@@ -119,8 +132,14 @@ fn mlp_forward(x: f32, y: f32) -> vec3<f32> {
         for (var o = 0u; o < WIDTH; o++) {
             var z = params[bk + o];
             let row = wk + o * WIDTH;
-            for (var i = 0u; i < WIDTH; i++) {
-                z = fma(params[row + i], a[i], z);
+            if (VEC4_WEIGHTS) {
+                for (var i = 0u; i < WIDTH; i += 4u) {
+                    z += dot(params4[(row + i) / 4u], vec4<f32>(a[i], a[i + 1u], a[i + 2u], a[i + 3u]));
+                }
+            } else {
+                for (var i = 0u; i < WIDTH; i++) {
+                    z = fma(params[row + i], a[i], z);
+                }
             }
             acc[o] = hidden_act(z);
         }

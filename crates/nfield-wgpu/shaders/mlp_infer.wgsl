@@ -11,13 +11,15 @@
 //
 // Bindings: 0 params (model layout, see encoding.wgsl); 1 the query; 2 positions: for a grid,
 // WIDTH_PX x-axis entries then HEIGHT_PX y-axis entries, each (coordinate, inside ? 1 : 0); for
-// points, one (x, y) per sample; 3 out: (n, 3) RGB, black outside the image.
+// points, one (x, y) per sample; 3 out: (n, 3) RGB, black outside the image; 4 params again,
+// as vec4 (mlp_forward.wgsl's VEC4_WEIGHTS).
 // Extra constants (src/infer.rs): COOP_WG, TILE, KC, ASTRIDE.
 
 @group(0) @binding(0) var<storage, read> params: array<f32>;
 @group(0) @binding(1) var<uniform> query: Query;
 @group(0) @binding(2) var<storage, read> positions: array<vec2<f32>>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> params4: array<vec4<f32>>;
 
 struct Query {
     // samples

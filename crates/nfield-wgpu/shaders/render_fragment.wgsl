@@ -3,7 +3,8 @@
 // render target, so an application can draw a neural field inside its own render pass.
 //
 // Bindings: 0 params (model layout); 1 axes: the target's WIDTH x-axis entries then HEIGHT
-// y-axis entries, each (model coordinate, inside the image ? 1 : 0); 2 the frame's size.
+// y-axis entries, each (model coordinate, inside the image ? 1 : 0); 2 the frame's size; 3 params
+// again, as vec4 (mlp_forward.wgsl's VEC4_WEIGHTS).
 // Pixel (i, j) of the target (j = 0 at the top) shows the field at (axes[i].x, axes[W + j].x),
 // black outside the image. SRGB_TARGET (extra constant): the target format encodes sRGB, so
 // the colour (already sRGB-encoded, as the seed's images are) is linearised first and the
@@ -12,6 +13,7 @@
 @group(0) @binding(0) var<storage, read> params: array<f32>;
 @group(0) @binding(1) var<storage, read> axes: array<vec2<f32>>;
 @group(0) @binding(2) var<uniform> frame: Frame;
+@group(0) @binding(3) var<storage, read> params4: array<vec4<f32>>;
 
 struct Frame {
     width: u32,

@@ -177,14 +177,22 @@ pub fn unroll(src: &str, counts: &[(&str, usize)]) -> String {
 pub const UNROLL_MAX_WIDTH: usize = 128;
 
 /// `shaders/mlp_forward.wgsl` for `spec`: unrolled over the outputs up to
-/// [`UNROLL_MAX_WIDTH`], loops beyond.
-pub fn mlp_forward_source(spec: &ModelSpec) -> String {
-    let width = spec.layout().layers[0].outputs;
-    if width <= UNROLL_MAX_WIDTH {
+/// [`UNROLL_MAX_WIDTH`], loops beyond; `vec4_loads`: read the hidden layers' weights 16 bytes at
+/// a time where the layout allows (1.6× per pixel in a compute shader on an H100; the fragment
+/// shader got slower with them, so it passes false).
+pub fn mlp_forward_source(spec: &ModelSpec, vec4_loads: bool) -> String {
+    let layout = spec.layout();
+    let width = layout.layers[0].outputs;
+    // 16-byte loads of W's rows need every hidden row to start at a multiple of 4 floats
+    let vec4 = vec4_loads
+        && width.is_multiple_of(4)
+        && layout.layers[1..layout.layers.len() - 1].iter().all(|l| l.weights.is_multiple_of(4));
+    let body = if width <= UNROLL_MAX_WIDTH {
         unroll(&preprocess(files::MLP_FORWARD, &["UNROLLED"]), &[("WIDTH", width)])
     } else {
         preprocess(files::MLP_FORWARD, &[])
-    }
+    };
+    format!("const VEC4_WEIGHTS: bool = {vec4};\n{body}")
 }
 
 #[cfg(test)]

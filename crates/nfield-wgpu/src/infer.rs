@@ -131,7 +131,7 @@ impl InferKernels {
             ("KC", format!("{KC}u")),
             ("ASTRIDE", format!("{}u", shape.astride)),
         ];
-        let forward = codegen::mlp_forward_source(&self.spec);
+        let forward = codegen::mlp_forward_source(&self.spec, true);
         let kernels = codegen::unroll(files::MLP_INFER, &[("T4", shape.tile as usize / 4)]);
         codegen::assemble(&self.spec, &extra, &[files::COMMON, files::ENCODING, &forward, &kernels])
     }
@@ -282,11 +282,12 @@ impl QueryBuffers {
         }
         let (pipeline, per_group) = kernels.pipeline(strategy)?;
         let positions = self.positions.as_ref().ok_or_else(|| Error::engine(NAME, "no query uploaded"))?;
-        let bind = gpu.bind(
-            "nfield inference",
-            &pipeline.get_bind_group_layout(0),
-            &[(0, params), (1, &self.uniform), (2, positions), (3, self.output()?)],
-        )?;
+        let output = self.output()?;
+        let mut entries = vec![(0, params), (1, &self.uniform), (2, positions), (3, output)];
+        if strategy == ComputeStrategy::PerPixel {
+            entries.push((4, params)); // the weights as vec4 (mlp_forward.wgsl)
+        }
+        let bind = gpu.bind("nfield inference", &pipeline.get_bind_group_layout(0), &entries)?;
         let (gx, gy) = dispatch_2d(self.n.div_ceil(per_group));
         let mut pass = encoder
             .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("nfield infer"), timestamp_writes: None });

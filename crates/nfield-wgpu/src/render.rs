@@ -61,7 +61,7 @@ impl FieldRenderer {
     ) -> Result<FieldRenderer> {
         infer::per_pixel_supported(&gpu, &model.spec)?;
         let srgb = format.is_srgb();
-        let forward = codegen::mlp_forward_source(&model.spec);
+        let forward = codegen::mlp_forward_source(&model.spec, false);
         let src = codegen::assemble(
             &model.spec,
             &[("SRGB_TARGET", srgb.to_string())],
@@ -143,7 +143,7 @@ impl FieldRenderer {
         let bind = self.gpu.bind(
             "nfield fragment",
             &self.pipeline.get_bind_group_layout(0),
-            &[(0, &self.params), (1, &axes_buf), (2, &self.frame)],
+            &[(0, &self.params), (1, &axes_buf), (2, &self.frame), (3, &self.params)],
         )?;
         let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
             label: Some("nfield field"),
