@@ -95,18 +95,24 @@ fn coop_layer(lid: u32, w_off: u32, b_off: u32, n_in: u32, n_out: u32, src: u32,
         var acc2_{o} = b2;
         var acc3_{o} = b3;
 //#end
+        // The weight chunks are software-pipelined: chunk kc + KC is loaded into registers
+        // (STAGE = 64·KC/COOP_WG per invocation, unrolled) while chunk kc is multiplied, so
+        // the global loads' latency hides behind the FMAs.
+//#unroll STAGE
+        var sw{o} = stage_weight(lid + {o}u * COOP_WG, oc, 0u, w_off, n_in, n_out);
+//#end
         for (var kc = 0u; kc < n_in; kc += KC) {
+            // the barrier before the stores keeps the previous chunk until all have used it
             workgroupBarrier();
-            for (var e = lid; e < 64u * KC; e += COOP_WG) {
-                let o = oc + e / KC;
-                let k = kc + e % KC;
-                var w = 0.0;
-                if (o < n_out && k < n_in) {
-                    w = params[w_off + o * n_in + k];
-                }
-                wchunk[(e / KC) * (KC + 1u) + e % KC] = w;
+//#unroll STAGE
+            wchunk[((lid + {o}u * COOP_WG) / KC) * (KC + 1u) + (lid + {o}u * COOP_WG) % KC] = sw{o};
+//#end
+            workgroupBarrier();
+            if (kc + KC < n_in) {
+//#unroll STAGE
+                sw{o} = stage_weight(lid + {o}u * COOP_WG, oc, kc + KC, w_off, n_in, n_out);
+//#end
             }
-            workgroupBarrier();
             let kn = min(KC, n_in - kc);
             for (var kl = 0u; kl < kn; kl++) {
                 let w0 = wchunk[ol * (KC + 1u) + kl];
@@ -130,6 +136,14 @@ fn coop_layer(lid: u32, w_off: u32, b_off: u32, n_in: u32, n_out: u32, src: u32,
 //#end
     }
     workgroupBarrier();
+}
+
+// Element e of the 64 × KC weight chunk at (oc, kc): W[oc + e / KC][kc + e % KC], 0 outside.
+fn stage_weight(e: u32, oc: u32, kc: u32, w_off: u32, n_in: u32, n_out: u32) -> f32 {
+    let o = oc + e / KC;
+    let k = kc + e % KC;
+    let inside = o < n_out && k < n_in;
+    return select(0.0, params[select(0u, w_off + o * n_in + k, inside)], inside);
 }
 
 // act[row + o] = act_fn(z) for outputs inside the layer.
