@@ -7,6 +7,7 @@ pub mod arch;
 pub mod commands;
 pub mod engines;
 pub mod output;
+pub mod view;
 
 /// Exit code after an interrupted run that saved its state (128 + SIGINT).
 pub const EXIT_INTERRUPTED: u8 = 130;

@@ -29,6 +29,8 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Run the GPU engine's test suite on this machine's GPU.
     Selftest(commands::selftest::SelftestArgs),
+    /// Render models live in a window, or train one live beside its image (egui + wgpu).
+    View(Box<commands::view::ViewArgs>),
     /// Matrix micro-benchmarks on CUDA: GEMM and GEMV, SIMT against tensor cores, checked against the CPU.
     Matbench(commands::matbench::MatbenchArgs),
 }
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => commands::bench::run(a),
         Command::Selftest(a) => commands::selftest::run(a),
         Command::Matbench(a) => commands::matbench::run(a),
+        Command::View(a) => commands::view::run(*a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

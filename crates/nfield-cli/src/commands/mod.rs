@@ -10,3 +10,4 @@ pub mod matbench;
 pub mod render;
 pub mod selftest;
 pub mod train;
+pub mod view;

@@ -161,15 +161,17 @@ struct Recipe {
     opts: TrainOptions,
 }
 
-fn recipe(args: &TrainArgs, kind: ModelKind, checkpoint: Option<&TrainOptions>, on_gpu: bool) -> Recipe {
+/// The default recipe of a new `kind` model (batch, Adam, decay), for `nfield train` and
+/// `nfield view`: `on_gpu` when the engine that trains it is CUDA.
+pub(crate) fn default_options(kind: ModelKind, on_gpu: bool, seed: u64) -> TrainOptions {
     let hash = kind == ModelKind::HashGrid;
-    let base = checkpoint.cloned().unwrap_or_else(|| TrainOptions {
+    TrainOptions {
         batch: match (hash, on_gpu) {
             (true, true) => 1 << 18,
             (true, false) => 1 << 16,
             (false, _) => 1 << 14,
         },
-        seed: args.seed,
+        seed,
         adam: AdamConfig {
             lr: match kind {
                 ModelKind::Siren => 3e-3,
@@ -185,7 +187,12 @@ fn recipe(args: &TrainArgs, kind: ModelKind, checkpoint: Option<&TrainOptions>, 
             ..Default::default()
         },
         ..Default::default()
-    });
+    }
+}
+
+fn recipe(args: &TrainArgs, kind: ModelKind, checkpoint: Option<&TrainOptions>, on_gpu: bool) -> Recipe {
+    let hash = kind == ModelKind::HashGrid;
+    let base = checkpoint.cloned().unwrap_or_else(|| default_options(kind, on_gpu, args.seed));
     let adam = AdamConfig {
         lr: args.lr.unwrap_or(base.adam.lr),
         beta1: args.beta1.unwrap_or(base.adam.beta1),
