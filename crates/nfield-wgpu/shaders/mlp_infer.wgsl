@@ -1,7 +1,9 @@
 // nfield WGSL: inference of every model in the seed's two strategies.
 //
 //   infer_per_pixel  one invocation per sample running mlp_forward.wgsl (the whole MLP in
-//                    private memory; the fragment shader runs the same function).
+//                    private memory; the fragment shader runs the same function), or, with
+//                    PAIR (src/codegen.rs: widths up to 64 with 16-byte weight loads), per two
+//                    neighbouring samples through mlp_forward_pair.wgsl.
 //   infer_coop       one workgroup of COOP_WG invocations per tile of TILE samples: the tile's
 //                    activations live in workgroup memory (ping-pong halves, rows padded to
 //                    ASTRIDE against bank conflicts); each layer's weights are staged through
@@ -46,6 +48,36 @@ fn linear_index(wg: vec3<u32>, groups: vec3<u32>, lid: u32, size: u32) -> u32 {
 }
 
 // ---------------------------------------------------------------- per pixel
+//#if PAIR
+// Two neighbouring samples per invocation (2·index, 2·index + 1) through mlp_forward_pair.wgsl:
+// each weight load serves both (see there for why); PER_PIXEL_SAMPLES = 2.
+@compute @workgroup_size(64)
+fn infer_per_pixel(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                   @builtin(local_invocation_index) lid: u32) {
+    let p = 2u * linear_index(wg, groups, lid, 64u);
+    if (p >= query.n) {
+        return;
+    }
+    let has_q = p + 1u < query.n;
+    let pos_p = sample_position(p);
+    let pos_q = sample_position(select(p, p + 1u, has_q));
+    var rgb = array<vec3<f32>, 2>(vec3<f32>(0.0), vec3<f32>(0.0));
+    if (pos_p.z > 0.5 || pos_q.z > 0.5) {
+        rgb = mlp_forward_pair(pos_p.xy, pos_q.xy);
+    }
+    let rp = select(vec3<f32>(0.0), rgb[0], pos_p.z > 0.5);
+    out[3u * p] = rp.x;
+    out[3u * p + 1u] = rp.y;
+    out[3u * p + 2u] = rp.z;
+    if (has_q) {
+        let rq = select(vec3<f32>(0.0), rgb[1], pos_q.z > 0.5);
+        out[3u * p + 3u] = rq.x;
+        out[3u * p + 4u] = rq.y;
+        out[3u * p + 5u] = rq.z;
+    }
+}
+//#else
+// One sample per invocation (PER_PIXEL_SAMPLES = 1).
 @compute @workgroup_size(64)
 fn infer_per_pixel(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
                    @builtin(local_invocation_index) lid: u32) {
@@ -62,6 +94,7 @@ fn infer_per_pixel(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
     out[3u * p + 1u] = rgb.y;
     out[3u * p + 2u] = rgb.z;
 }
+//#endif
 
 // ---------------------------------------------------------------- cooperative
 const T4: u32 = TILE / 4u;

@@ -27,6 +27,8 @@ pub mod files {
     pub const ENCODING: &str = include_str!("../shaders/encoding.wgsl");
     /// One sample's whole MLP in private memory (per-pixel and fragment).
     pub const MLP_FORWARD: &str = include_str!("../shaders/mlp_forward.wgsl");
+    /// Two samples' MLP at once (the compute per-pixel kernel, narrow models).
+    pub const MLP_FORWARD_PAIR: &str = include_str!("../shaders/mlp_forward_pair.wgsl");
     /// Per-pixel and cooperative inference kernels.
     pub const MLP_INFER: &str = include_str!("../shaders/mlp_infer.wgsl");
     /// The render-pass path: a fragment shader evaluating the field per pixel.
@@ -176,17 +178,40 @@ pub fn unroll(src: &str, counts: &[(&str, usize)]) -> String {
 /// output: 128 registers of accumulators at most).
 pub const UNROLL_MAX_WIDTH: usize = 128;
 
+/// The widest MLP whose compute per-pixel kernel evaluates two samples per invocation
+/// (`shaders/mlp_forward_pair.wgsl`: two accumulators per output, 128 registers at 64).
+pub const PAIR_MAX_WIDTH: usize = 64;
+
+/// Whether `spec`'s hidden layers can be read 16 bytes at a time (the width and every hidden
+/// layer's weights a multiple of 4 floats).
+fn vec4_layout(spec: &ModelSpec) -> bool {
+    let layout = spec.layout();
+    let width = layout.layers[0].outputs;
+    width.is_multiple_of(4) && layout.layers[1..layout.layers.len() - 1].iter().all(|l| l.weights.is_multiple_of(4))
+}
+
+/// Whether the compute per-pixel kernel takes two samples per invocation for `spec`: SIREN and
+/// Fourier MLPs up to [`PAIR_MAX_WIDTH`]. Measured on an H100 through Vulkan (full image):
+/// SIREN-64×8 205 → 241 M samples/s, Fourier (seed) 193 → 228; the hash grid got slower
+/// (seed config 1.16 → 1.01 G/s: its gathers, not its small MLP, dominate, and twice the live
+/// state costs occupancy), so it keeps one sample per invocation.
+pub fn per_pixel_pair(spec: &ModelSpec) -> bool {
+    !matches!(spec, ModelSpec::HashGrid(_)) && spec.layout().layers[0].outputs <= PAIR_MAX_WIDTH && vec4_layout(spec)
+}
+
+/// The two-sample per-pixel function for `spec` (valid only where [`per_pixel_pair`] holds).
+pub fn mlp_forward_pair_source(spec: &ModelSpec) -> String {
+    unroll(files::MLP_FORWARD_PAIR, &[("WIDTH", spec.layout().layers[0].outputs)])
+}
+
 /// `shaders/mlp_forward.wgsl` for `spec`: unrolled over the outputs up to
 /// [`UNROLL_MAX_WIDTH`], loops beyond; `vec4_loads`: read the hidden layers' weights 16 bytes at
 /// a time where the layout allows (1.6× per pixel in a compute shader on an H100; the fragment
 /// shader got slower with them, so it passes false).
 pub fn mlp_forward_source(spec: &ModelSpec, vec4_loads: bool) -> String {
-    let layout = spec.layout();
-    let width = layout.layers[0].outputs;
+    let width = spec.layout().layers[0].outputs;
     // 16-byte loads of W's rows need every hidden row to start at a multiple of 4 floats
-    let vec4 = vec4_loads
-        && width.is_multiple_of(4)
-        && layout.layers[1..layout.layers.len() - 1].iter().all(|l| l.weights.is_multiple_of(4));
+    let vec4 = vec4_loads && vec4_layout(spec);
     let body = if width <= UNROLL_MAX_WIDTH {
         unroll(&preprocess(files::MLP_FORWARD, &["UNROLLED"]), &[("WIDTH", width)])
     } else {

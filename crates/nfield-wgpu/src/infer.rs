@@ -135,9 +135,13 @@ impl InferKernels {
             ("ASTRIDE", format!("{}u", shape.astride)),
         ];
         let forward = codegen::mlp_forward_source(&self.spec, true);
+        let pair = codegen::per_pixel_pair(&self.spec);
+        let forward_pair = if pair { codegen::mlp_forward_pair_source(&self.spec) } else { String::new() };
         let stage = (64 * KC / COOP_WG) as usize;
-        let kernels = codegen::unroll(files::MLP_INFER, &[("T4", shape.tile as usize / 4), ("STAGE", stage)]);
-        codegen::assemble(&self.spec, &extra, &[files::COMMON, files::ENCODING, &forward, &kernels])
+        let flags: &[&str] = if pair { &["PAIR"] } else { &[] };
+        let kernels = codegen::preprocess(files::MLP_INFER, flags);
+        let kernels = codegen::unroll(&kernels, &[("T4", shape.tile as usize / 4), ("STAGE", stage)]);
+        codegen::assemble(&self.spec, &extra, &[files::COMMON, files::ENCODING, &forward, &forward_pair, &kernels])
     }
 
     /// The pipeline of `strategy` and the samples each of its workgroups covers.
@@ -152,7 +156,7 @@ impl InferKernels {
                     self.per_pixel = Some(self.gpu.compute_pipeline("mlp_infer", &src, "infer_per_pixel")?);
                 }
                 let p = self.per_pixel.as_ref().ok_or_else(|| Error::engine(NAME, "per-pixel pipeline missing"))?;
-                Ok((p, 64))
+                Ok((p, if codegen::per_pixel_pair(&self.spec) { 128 } else { 64 }))
             }
             ComputeStrategy::Cooperative => {
                 if self.coop.is_none() {
