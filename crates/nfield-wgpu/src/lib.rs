@@ -22,7 +22,7 @@ pub mod train;
 
 pub use context::Gpu;
 pub use engine::WgpuEngine;
-pub use render::FieldRenderer;
+pub use render::{FieldRenderer, clear_pass, fullscreen_pipeline};
 
 /// The engine's name in logs and benchmark records.
 pub const NAME: &str = "nfield-wgpu";

@@ -36,31 +36,7 @@ impl FieldView {
         let renderer = FieldRenderer::new(gfx.device.clone(), gfx.queue.clone(), model, FORMAT)
             .with_context(|| format!("building the renderer for {}", model.spec.describe()))?;
         let module = gfx.device.create_shader_module(wgpu::include_wgsl!("blit.wgsl"));
-        let blit = gfx.device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("nfield view blit"),
-            layout: None,
-            vertex: wgpu::VertexState {
-                module: &module,
-                entry_point: Some("vs_fullscreen"),
-                compilation_options: Default::default(),
-                buffers: &[],
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &module,
-                entry_point: Some("fs_blit"),
-                compilation_options: Default::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format: FORMAT,
-                    blend: None,
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+        let blit = nfield_wgpu::fullscreen_pipeline(gfx.device, "nfield view blit", &module, "fs_blit", FORMAT);
         let frame = gfx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("nfield view blit frame"),
             size: 16,
@@ -115,22 +91,7 @@ impl FieldView {
                 });
                 let mut encoder = gfx.device.create_command_encoder(&Default::default());
                 {
-                    let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                        label: Some("nfield view blit"),
-                        color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                            view: &target.view,
-                            depth_slice: None,
-                            resolve_target: None,
-                            ops: wgpu::Operations {
-                                load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                                store: wgpu::StoreOp::Store,
-                            },
-                        })],
-                        depth_stencil_attachment: None,
-                        timestamp_writes: None,
-                        occlusion_query_set: None,
-                        multiview_mask: None,
-                    });
+                    let mut pass = nfield_wgpu::clear_pass(&mut encoder, "nfield view blit", &target.view);
                     pass.set_pipeline(&self.blit);
                     pass.set_bind_group(0, &bind, &[]);
                     pass.draw(0..3, 0..1);

@@ -84,22 +84,7 @@ pub fn run(mut opts: ViewOptions) -> Result<u8> {
             let mut encoder = device.create_command_encoder(&Default::default());
             let extra = r.update_buffers(&device, &queue, &mut encoder, &jobs, &screen);
             {
-                let pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                    label: Some("egui"),
-                    color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                        view: &target_view,
-                        depth_slice: None,
-                        resolve_target: None,
-                        ops: wgpu::Operations {
-                            load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                            store: wgpu::StoreOp::Store,
-                        },
-                    })],
-                    depth_stencil_attachment: None,
-                    timestamp_writes: None,
-                    occlusion_query_set: None,
-                    multiview_mask: None,
-                });
+                let pass = nfield_wgpu::clear_pass(&mut encoder, "egui", &target_view);
                 r.render(&mut pass.forget_lifetime(), &jobs, &screen);
             }
             queue.submit(extra.into_iter().chain([encoder.finish()]));
