@@ -320,3 +320,23 @@ fn headless_screenshot_field_and_bench() {
     assert_eq!(record["frames"], 2, "5 frames, 3 of them warm-up");
     assert_eq!(record["strategy"], "cooperative");
 }
+
+#[test]
+fn a_scripted_run_ends_with_the_trainers_error() {
+    // `--engine cuda` on a machine without CUDA: the trainer cannot start. A script waiting for
+    // steps must end the run with that error (it once waited until killed). With CUDA present
+    // the run trains and must succeed instead.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = dir.path().join("wait.script");
+    std::fs::write(&script, "click start\nwait-steps 20\nclick pause\nquit\n").expect("write the script");
+    let args = [ASTRONAUT, "--headless", "--size", "320x160", "--max-dim", "32", "--width", "16", "--layers", "1"];
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["--engine", "cuda", "--script", s(&script)]);
+    let out = view(dir.path(), None, &all);
+    if no_adapter(&out) {
+        return skip("no adapter");
+    }
+    if out.code != Some(0) {
+        assert!(out.stderr.contains("cuda"), "the error should name the CUDA engine:\n{out}");
+    }
+}

@@ -157,6 +157,12 @@ impl Viewer {
     /// Feeds scripted input into this frame's raw input (eframe's `raw_input_hook`).
     pub fn input_hook(&mut self, raw: &mut egui::RawInput) {
         let Some(script) = &mut self.script else { return };
+        if !self.errors.is_empty() {
+            // A scripted run ends at its first error (the trainer's included), which fails it,
+            // rather than waiting forever for steps that will not come.
+            self.quit = true;
+            return;
+        }
         let step = self.training.as_ref().map_or(0, |t| t.step);
         match script.advance(self.frames, step, &self.widgets, &mut raw.events) {
             Ok(Outcome::Continue) => {}

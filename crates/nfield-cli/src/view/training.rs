@@ -22,6 +22,10 @@ use std::time::{Duration, Instant};
 
 /// The shortest time between two parameter snapshots.
 pub const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(100);
+/// Training precision where the engine has a choice: `nfield train`'s default (fp16 matrix
+/// operands on CUDA's tensor cores, which hash-grid training on CUDA requires; the CPU and wgpu
+/// engines train in fp32 whatever is asked).
+const TRAIN_PRECISION: Precision = Precision::Fp16;
 /// The time a chunk of steps aims for.
 const CHUNK_TARGET: Duration = Duration::from_millis(30);
 
@@ -148,7 +152,7 @@ fn worker(
     let mut engine = AnyEngine::select(Request {
         choice,
         threads: None,
-        precision: Precision::Fp32,
+        precision: TRAIN_PRECISION,
         train: Some(&setup.spec),
         quiet: false,
     })?;
@@ -199,7 +203,7 @@ fn worker(
                     engine = AnyEngine::select(Request {
                         choice,
                         threads: None,
-                        precision: Precision::Fp32,
+                        precision: TRAIN_PRECISION,
                         train: Some(&s.spec),
                         quiet: true,
                     })?;
