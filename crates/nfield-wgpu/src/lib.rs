@@ -4,7 +4,9 @@
 //!
 //! - [`WgpuEngine`] implements [`nfield::Engine`]: training (sampling, forward, backward and
 //!   Adam in compute shaders, steps chained on the GPU) and inference in three strategies:
-//!   per-pixel (one invocation per pixel, the MLP in private memory), cooperative (a workgroup
+//!   per-pixel (one invocation per pixel, the MLP in private memory; in the compute kernel,
+//!   SIREN and Fourier MLPs up to width 64 take two neighbouring pixels per invocation so that
+//!   each weight load serves both), cooperative (a workgroup
 //!   stages each layer's weights in workgroup memory and evaluates a tile of samples
 //!   together) and fragment (a render pass whose fragment shader evaluates the field).
 //! - [`FieldRenderer`] renders a model into a texture of a device you own, at any resolution,

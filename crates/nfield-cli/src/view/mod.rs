@@ -30,7 +30,8 @@ use std::sync::Arc;
 pub enum FieldStrategy {
     /// A render pass whose fragment shader evaluates the field per pixel.
     Fragment,
-    /// A compute kernel, one thread per pixel (the seed's "Per Pixel"), then a blit.
+    /// A compute kernel, one thread per pixel (the seed's "Per Pixel"; two neighbouring pixels
+    /// for narrow SIREN and Fourier MLPs), then a blit.
     PerPixel,
     /// A compute kernel, a workgroup per tile of pixels (the seed's "Cooperative"), then a blit.
     Cooperative,
