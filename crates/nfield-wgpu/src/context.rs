@@ -44,19 +44,25 @@ impl Gpu {
             ..Default::default()
         }))
         .map_err(|e| Error::engine(NAME, format!("no adapter: {e} (a Vulkan, Metal or DX12 driver is needed)")))?;
-        let offered = adapter.features();
+        let (device, queue) = pollster::block_on(adapter.request_device(&Gpu::device_descriptor(&adapter)))
+            .map_err(|e| Error::engine(NAME, format!("cannot open {}: {e}", adapter.get_info().name)))?;
+        Ok(Arc::new(Gpu::with_info(device, queue, adapter.get_info())))
+    }
+
+    /// The device nfield asks an adapter for: its own limits (the compute strategies need more
+    /// workgroup memory and larger bindings than wgpu's defaults) and subgroups, `shader-f16`
+    /// and timestamp queries where offered. Also for applications that open the device
+    /// themselves (the viewer hands it to eframe).
+    pub fn device_descriptor(adapter: &wgpu::Adapter) -> wgpu::DeviceDescriptor<'static> {
         let wanted = wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY;
-        let limits = adapter.limits();
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        wgpu::DeviceDescriptor {
             label: Some("nfield"),
-            required_features: offered & wanted,
-            required_limits: limits,
+            required_features: adapter.features() & wanted,
+            required_limits: adapter.limits(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
-        }))
-        .map_err(|e| Error::engine(NAME, format!("cannot open {}: {e}", adapter.get_info().name)))?;
-        Ok(Arc::new(Gpu::with_info(device, queue, adapter.get_info())))
+        }
     }
 
     /// Wraps a device and queue the application already owns (the embedding API). nfield
@@ -214,6 +220,33 @@ impl Gpu {
         enc.copy_buffer_to_buffer(buffer, offset, &staging, 0, padded);
         self.queue.submit([enc.finish()]);
         self.map_read(&staging, bytes)
+    }
+
+    /// The pixels of `texture` (mip 0), row-major, the format's bytes per pixel each (row
+    /// padding removed), after waiting for the GPU.
+    pub fn read_texture(&self, texture: &wgpu::Texture) -> Result<Vec<u8>> {
+        let format = texture.format();
+        let bpp = format
+            .block_copy_size(None)
+            .ok_or_else(|| Error::engine(NAME, format!("cannot read back {format:?} textures")))?;
+        let (w, h) = (texture.width(), texture.height());
+        let row = w * bpp;
+        let padded = row.next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+        let bytes = padded as u64 * h as u64;
+        self.check_binding("the texture read-back", bytes)?;
+        let staging = self.read_back_buffer(bytes);
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_texture_to_buffer(
+            texture.as_image_copy(),
+            wgpu::TexelCopyBufferInfo {
+                buffer: &staging,
+                layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(padded), rows_per_image: Some(h) },
+            },
+            wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
+        );
+        self.queue.submit([encoder.finish()]);
+        let bytes = self.map_read(&staging, bytes)?;
+        Ok(bytes.chunks_exact(padded as usize).flat_map(|r| r[..row as usize].iter().copied()).collect())
     }
 
     /// A buffer of `bytes` that copies can write and the host can map ([`Gpu::map_read`]).

@@ -197,28 +197,7 @@ impl FieldRenderer {
     /// removed).
     pub fn read_texture(&self) -> Result<Vec<u8>> {
         let texture = self.texture.as_ref().ok_or_else(|| Error::engine(NAME, "nothing rendered yet"))?;
-        let bpp = self
-            .format
-            .block_copy_size(None)
-            .ok_or_else(|| Error::engine(NAME, format!("cannot read back {:?} textures", self.format)))?;
-        let (w, h) = (texture.width(), texture.height());
-        let row = w * bpp;
-        let padded = row.next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
-        let bytes = padded as u64 * h as u64;
-        self.gpu.check_binding("the texture read-back", bytes)?;
-        let staging = self.gpu.read_back_buffer(bytes);
-        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
-        encoder.copy_texture_to_buffer(
-            texture.as_image_copy(),
-            wgpu::TexelCopyBufferInfo {
-                buffer: &staging,
-                layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(padded), rows_per_image: Some(h) },
-            },
-            wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
-        );
-        self.gpu.queue.submit([encoder.finish()]);
-        let bytes = self.gpu.map_read(&staging, bytes)?;
-        Ok(bytes.chunks_exact(padded as usize).flat_map(|r| r[..row as usize].iter().copied()).collect())
+        self.gpu.read_texture(texture)
     }
 
     /// Renders with a compute strategy into a buffer of `(width·height, 3)` f32 RGB (black

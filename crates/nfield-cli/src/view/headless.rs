@@ -7,7 +7,7 @@
 
 use super::app::Viewer;
 use super::{Gfx, ViewOptions};
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use serde_json::json;
 use std::io::Write;
 use std::sync::Arc;
@@ -19,26 +19,10 @@ const DEFAULT_FRAMES: u64 = 3;
 /// Frames at the start of a benchmark that are not timed (pipeline compilation, first upload).
 const BENCH_WARMUP: usize = 3;
 
-fn open() -> Result<(wgpu::Adapter, wgpu::Device, wgpu::Queue)> {
-    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-    if std::env::var_os("WGPU_BACKEND").is_none() {
-        desc.backends = wgpu::Backends::PRIMARY;
-    }
-    let instance = wgpu::Instance::new(desc);
-    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-        power_preference: wgpu::PowerPreference::HighPerformance,
-        ..Default::default()
-    }))
-    .map_err(|e| anyhow!("no wgpu adapter: {e} (a Vulkan, Metal or DX12 driver is needed)"))?;
-    let (device, queue) = pollster::block_on(adapter.request_device(&super::device_descriptor(&adapter)))
-        .with_context(|| format!("opening {}", adapter.get_info().name))?;
-    Ok((adapter, device, queue))
-}
-
 /// Runs the viewer off-screen.
 pub fn run(mut opts: ViewOptions) -> Result<u8> {
-    let (adapter, device, queue) = open()?;
-    let info = adapter.get_info();
+    let gpu = nfield_wgpu::Gpu::open()?;
+    let (device, queue, info) = (gpu.device.clone(), gpu.queue.clone(), gpu.info.clone());
     let mut viewer = Viewer::new(&mut opts)?;
     viewer.sync_field = opts.bench.is_some();
     let frames = opts.frames.or(if viewer.scripted() { None } else { Some(DEFAULT_FRAMES) });
@@ -107,7 +91,7 @@ pub fn run(mut opts: ViewOptions) -> Result<u8> {
     viewer.shutdown();
     let outcome: Result<()> = (|| {
         if opts.screenshot.is_some() || opts.field_png.is_some() {
-            let rgba = read_texture(&device, &queue, &target)?;
+            let rgba = gpu.read_texture(&target)?;
             if let Some(p) = &opts.screenshot {
                 super::save_rgba_png(p, w, h, &rgba)?;
             }
@@ -177,39 +161,4 @@ fn bench_record(
         "ms_per_image": round(median),
         "frame_ms": times.iter().map(|&t| round(t)).collect::<Vec<_>>(),
     }))
-}
-
-fn read_texture(device: &wgpu::Device, queue: &wgpu::Queue, texture: &wgpu::Texture) -> Result<Vec<u8>> {
-    let (w, h) = (texture.width(), texture.height());
-    let row = w * 4;
-    let padded = row.next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
-    let size = padded as u64 * h as u64;
-    let staging = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("nfield view read-back"),
-        size,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let mut encoder = device.create_command_encoder(&Default::default());
-    encoder.copy_texture_to_buffer(
-        texture.as_image_copy(),
-        wgpu::TexelCopyBufferInfo {
-            buffer: &staging,
-            layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(padded), rows_per_image: Some(h) },
-        },
-        wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
-    );
-    queue.submit([encoder.finish()]);
-    let slice = staging.slice(..);
-    let (tx, rx) = std::sync::mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    device.poll(wgpu::PollType::wait_indefinitely()).context("waiting for the GPU")?;
-    rx.recv().context("the read-back was dropped")?.context("mapping the read-back buffer")?;
-    let data = slice.get_mapped_range().context("reading the mapped buffer")?;
-    let out = data.chunks_exact(padded as usize).flat_map(|r| r[..row as usize].iter().copied()).collect();
-    drop(data);
-    staging.unmap();
-    Ok(out)
 }

@@ -169,21 +169,6 @@ pub struct Gfx<'a> {
     pub renderer: &'a Arc<egui::mutex::RwLock<egui_wgpu::Renderer>>,
 }
 
-/// The device the viewer asks for: the adapter's own limits (the compute strategies need more
-/// workgroup memory than wgpu's defaults) and subgroups / `shader-f16` where offered, as
-/// `nfield_wgpu::Gpu::open` does.
-pub fn device_descriptor(adapter: &wgpu::Adapter) -> wgpu::DeviceDescriptor<'static> {
-    let wanted = wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16;
-    wgpu::DeviceDescriptor {
-        label: Some("nfield view"),
-        required_features: adapter.features() & wanted,
-        required_limits: adapter.limits(),
-        experimental_features: wgpu::ExperimentalFeatures::disabled(),
-        memory_hints: wgpu::MemoryHints::Performance,
-        trace: wgpu::Trace::Off,
-    }
-}
-
 /// Saves 8-bit RGBA pixels (`width·height·4`, row-major) as an RGB PNG, atomically.
 pub fn save_rgba_png(path: &Path, width: u32, height: u32, rgba: &[u8]) -> Result<()> {
     let rgb: Vec<f32> = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]].map(|v| v as f32 / 255.0)).collect();

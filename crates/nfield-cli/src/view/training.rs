@@ -149,14 +149,15 @@ fn worker(
     report: Sender<Report>,
     mailbox: Arc<Mutex<Option<Model>>>,
 ) -> Result<()> {
-    let mut engine = AnyEngine::select(Request {
-        choice,
-        threads: None,
-        precision: TRAIN_PRECISION,
-        train: Some(&setup.spec),
-        quiet: false,
-    })?;
-    let _ = report.send(Report::Engine(format!("{} on {}", engine.name(), engine.device())));
+    // The engine for a model (a new architecture may need another: CUDA trains fewer models),
+    // announced to the UI.
+    let select = |spec: &ModelSpec, quiet: bool| -> Result<AnyEngine> {
+        let engine =
+            AnyEngine::select(Request { choice, threads: None, precision: TRAIN_PRECISION, train: Some(spec), quiet })?;
+        let _ = report.send(Report::Engine(format!("{} on {}", engine.name(), engine.device())));
+        Ok(engine)
+    };
+    let mut engine = select(&setup.spec, false)?;
     let publish = |model: Model| {
         if let Ok(mut slot) = mailbox.lock() {
             *slot = Some(model);
@@ -199,15 +200,7 @@ fn worker(
                     running = r;
                 }
                 Control::Reset(s) => {
-                    // A new architecture may need another engine (CUDA trains fewer models).
-                    engine = AnyEngine::select(Request {
-                        choice,
-                        threads: None,
-                        precision: TRAIN_PRECISION,
-                        train: Some(&s.spec),
-                        quiet: true,
-                    })?;
-                    let _ = report.send(Report::Engine(format!("{} on {}", engine.name(), engine.device())));
+                    engine = select(&s.spec, true)?;
                     match load(&mut engine, &s) {
                         Ok(m) => publish(m),
                         Err(e) => {

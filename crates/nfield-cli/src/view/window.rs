@@ -131,7 +131,7 @@ pub fn run(mut opts: ViewOptions) -> Result<u8> {
     let (w, h) = opts.size;
     let mut setup = egui_wgpu::WgpuSetupCreateNew::without_display_handle();
     setup.instance_descriptor.backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);
-    setup.device_descriptor = Arc::new(super::device_descriptor);
+    setup.device_descriptor = Arc::new(nfield_wgpu::Gpu::device_descriptor);
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("nfield view")
