@@ -41,8 +41,9 @@ pub enum EngineChoice {
     Cpu,
     /// The CUDA engine (an NVIDIA GPU, compute capability 8.0 or newer).
     Cuda,
-    /// The wgpu engine (any GPU through Vulkan, Metal or DX12; fp32; also CPU Vulkan drivers
-    /// such as lavapipe when asked for by name).
+    /// The wgpu engine (any GPU through Vulkan, Metal or DX12; fp32, and fp16 cooperatively on
+    /// cooperative-matrix hardware; also CPU Vulkan drivers such as lavapipe when asked for by
+    /// name).
     Wgpu,
 }
 
@@ -252,11 +253,13 @@ pub fn render(
 }
 
 /// The inference options for the engine in hand: the CPU engine computes in fp32 whatever was
-/// asked, and so does wgpu (with the strategy asked for).
+/// asked; CUDA and wgpu take the strategy and precision asked for (wgpu: fp32, or fp16 in the
+/// cooperative strategy on cooperative matrices).
 pub fn infer_options(engine: &AnyEngine, strategy: StrategyChoice, precision: PrecisionChoice) -> InferOptions {
     match engine {
         AnyEngine::Cpu(_) => InferOptions::default(),
-        AnyEngine::Cuda(_) => InferOptions { strategy: strategy.strategy(), precision: precision.precision() },
-        AnyEngine::Wgpu(_) => InferOptions { strategy: strategy.strategy(), precision: Precision::Fp32 },
+        AnyEngine::Cuda(_) | AnyEngine::Wgpu(_) => {
+            InferOptions { strategy: strategy.strategy(), precision: precision.precision() }
+        }
     }
 }

@@ -29,8 +29,12 @@ pub mod files {
     pub const MLP_FORWARD: &str = include_str!("../shaders/mlp_forward.wgsl");
     /// Two samples' MLP at once (the compute per-pixel kernel, narrow models).
     pub const MLP_FORWARD_PAIR: &str = include_str!("../shaders/mlp_forward_pair.wgsl");
+    /// The inference kernels' query bindings and sample positions.
+    pub const INFER_QUERY: &str = include_str!("../shaders/infer_query.wgsl");
     /// Per-pixel and cooperative inference kernels.
     pub const MLP_INFER: &str = include_str!("../shaders/mlp_infer.wgsl");
+    /// The cooperative strategy on cooperative-matrix hardware (fp16 inputs, f32 accumulation).
+    pub const MLP_INFER_MATRIX: &str = include_str!("../shaders/mlp_infer_matrix.wgsl");
     /// The render-pass path: a fragment shader evaluating the field per pixel.
     pub const FRAGMENT: &str = include_str!("../shaders/render_fragment.wgsl");
     /// Squared-error reduction of an evaluation.

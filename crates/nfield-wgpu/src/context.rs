@@ -23,10 +23,31 @@ pub struct Gpu {
     pub subgroups: bool,
     /// Whether the device has `shader-f16`.
     pub shader_f16: bool,
+    /// Whether the device has cooperative-matrix operations on 16 × 16 × 16 blocks of f16 with
+    /// f32 accumulation (`Features::EXPERIMENTAL_COOPERATIVE_MATRIX`, with subgroups and
+    /// `shader-f16`): the tensor cores behind the fp16 cooperative strategy. For devices handed
+    /// in, nfield cannot see the adapter's configurations and trusts the feature.
+    pub cooperative_matrix_f16: bool,
     /// Workgroup memory per workgroup in bytes (32 KiB on lavapipe, 48 KiB on NVIDIA Vulkan).
     pub workgroup_memory: u32,
     /// The largest storage-buffer binding in bytes (128 MiB on lavapipe).
     pub max_binding: u64,
+}
+
+/// Set (to anything) to open devices without wgpu's experimental cooperative matrices even where
+/// the adapter offers them (no fp16 cooperative strategy then): a way around driver or wgpu bugs
+/// in an experimental feature.
+pub const NO_COOPERATIVE_MATRIX: &str = "NFIELD_WGPU_NO_COOPERATIVE_MATRIX";
+
+/// Whether `adapter` offers cooperative matrices of 16 × 16 × 16 f16 inputs accumulated in f32
+/// (what `shaders/mlp_infer_matrix.wgsl` uses).
+fn offers_f16_matrices(adapter: &wgpu::Adapter) -> bool {
+    use wgpu::CooperativeScalarType::{F16, F32};
+    adapter.features().contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+        && adapter
+            .cooperative_matrix_properties()
+            .iter()
+            .any(|p| (p.m_size, p.n_size, p.k_size, p.ab_type, p.cr_type) == (16, 16, 16, F16, F32))
 }
 
 impl Gpu {
@@ -46,20 +67,33 @@ impl Gpu {
         .map_err(|e| Error::engine(NAME, format!("no adapter: {e} (a Vulkan, Metal or DX12 driver is needed)")))?;
         let (device, queue) = pollster::block_on(adapter.request_device(&Gpu::device_descriptor(&adapter)))
             .map_err(|e| Error::engine(NAME, format!("cannot open {}: {e}", adapter.get_info().name)))?;
-        Ok(Arc::new(Gpu::with_info(device, queue, adapter.get_info())))
+        let matrix = offers_f16_matrices(&adapter) && std::env::var_os(NO_COOPERATIVE_MATRIX).is_none();
+        Ok(Arc::new(Gpu::with_info(device, queue, adapter.get_info(), matrix)))
     }
 
     /// The device nfield asks an adapter for: its own limits (the compute strategies need more
     /// workgroup memory and larger bindings than wgpu's defaults) and subgroups, `shader-f16`
-    /// and timestamp queries where offered. Also for applications that open the device
-    /// themselves (the viewer hands it to eframe).
+    /// and timestamp queries where offered, plus wgpu's experimental cooperative matrices where
+    /// the adapter offers f16 ones (see [`Gpu::cooperative_matrix_f16`]). Also for applications
+    /// that open the device themselves (the viewer hands it to eframe).
     pub fn device_descriptor(adapter: &wgpu::Adapter) -> wgpu::DeviceDescriptor<'static> {
-        let wanted = wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY;
+        let mut wanted = wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY;
+        let matrix = offers_f16_matrices(adapter) && std::env::var_os(NO_COOPERATIVE_MATRIX).is_none();
+        let experimental_features = if matrix {
+            wanted |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+            // SAFETY: wgpu asks the caller to accept that its experimental features may still
+            // have bugs. nfield uses cooperative matrices only in the fp16 cooperative
+            // strategy (shaders/mlp_infer_matrix.wgsl), whose results the GPU test suite
+            // checks against the f64 oracle on such adapters.
+            unsafe { wgpu::ExperimentalFeatures::enabled() }
+        } else {
+            wgpu::ExperimentalFeatures::disabled()
+        };
         wgpu::DeviceDescriptor {
             label: Some("nfield"),
             required_features: adapter.features() & wanted,
             required_limits: adapter.limits(),
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            experimental_features,
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         }
@@ -82,10 +116,13 @@ impl Gpu {
             transient_saves_memory: None,
             limit_bucket: None,
         };
-        Arc::new(Gpu::with_info(device, queue, info))
+        let matrix = device.features().contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
+        Arc::new(Gpu::with_info(device, queue, info, matrix))
     }
 
-    fn with_info(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Gpu {
+    /// `matrix`: whether the adapter offers f16 cooperative matrices (and the device may
+    /// have the feature).
+    fn with_info(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo, matrix: bool) -> Gpu {
         let features = device.features();
         let limits = device.limits();
         // An error nobody captured must not abort the process (wgpu's default handler panics):
@@ -97,6 +134,12 @@ impl Gpu {
             info,
             subgroups: features.contains(wgpu::Features::SUBGROUP),
             shader_f16: features.contains(wgpu::Features::SHADER_F16),
+            cooperative_matrix_f16: matrix
+                && features.contains(
+                    wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX
+                        | wgpu::Features::SHADER_F16
+                        | wgpu::Features::SUBGROUP,
+                ),
             workgroup_memory: limits.max_compute_workgroup_storage_size,
             max_binding: limits.max_storage_buffer_binding_size.min(limits.max_buffer_size),
         }

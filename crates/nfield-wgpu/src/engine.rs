@@ -12,7 +12,8 @@ use nfield::{Engine, Error, InferOptions, Precision, Query, Result, Strategy};
 use std::sync::Arc;
 
 /// The wgpu engine: training and inference of every model in compute shaders, plus the
-/// render-pass path (`Strategy::Fragment`). fp32 throughout.
+/// render-pass path (`Strategy::Fragment`). fp32, except the cooperative strategy's fp16 form
+/// on cooperative matrices (`Precision::Fp16`; [`crate::Gpu::cooperative_matrix_f16`]).
 pub struct WgpuEngine {
     gpu: Arc<Gpu>,
     loaded: Option<Loaded>,
@@ -176,15 +177,29 @@ impl Engine for WgpuEngine {
     }
 
     fn infer(&mut self, query: &Query<'_>, opts: &InferOptions) -> Result<usize> {
-        if opts.precision != Precision::Fp32 {
-            return Err(Error::engine(
-                NAME,
-                format!("precision {:?} is not available on wgpu; it computes in fp32", opts.precision),
-            ));
-        }
+        let fp16 = match opts.precision {
+            Precision::Fp32 => false,
+            Precision::Fp16 if matches!(opts.strategy, Strategy::Cooperative | Strategy::Auto) => true,
+            Precision::Fp16 => {
+                return Err(Error::engine(
+                    NAME,
+                    "fp16 inference on wgpu is the cooperative strategy's (cooperative matrices); the per-pixel and \
+                     fragment strategies compute in fp32",
+                ));
+            }
+            other => {
+                return Err(Error::engine(
+                    NAME,
+                    format!(
+                        "precision {other:?} is not available on wgpu; it computes in fp32 or, cooperatively, fp16"
+                    ),
+                ));
+            }
+        };
         let gpu = self.gpu.clone();
         let loaded = self.loaded_mut()?;
         let strategy = match opts.strategy {
+            _ if fp16 => ComputeStrategy::Matrix,
             Strategy::Fragment => {
                 let Query::Grid { width, height, coords, view } = *query else {
                     return Err(Error::engine(NAME, "the fragment strategy renders pixel grids, not lists of points"));

@@ -8,6 +8,7 @@
 //! [`nfield::model::grid_positions`] does), for explicit points one (x, y) per sample.
 
 use crate::codegen::{self, files};
+use crate::infer_matrix::MatrixKernels;
 use crate::{Gpu, NAME};
 use nfield::model::{Coords, ModelSpec, View};
 use nfield::{Error, Query, Result};
@@ -32,6 +33,9 @@ pub(crate) enum ComputeStrategy {
     PerPixel,
     /// A workgroup per tile of samples (`infer_coop`).
     Cooperative,
+    /// The cooperative strategy in fp16 on cooperative matrices (`infer_matrix`,
+    /// [`crate::infer_matrix`]).
+    Matrix,
 }
 
 /// The cooperative kernel's tile for a model on an adapter.
@@ -108,12 +112,13 @@ pub(crate) struct InferKernels {
     spec: ModelSpec,
     per_pixel: Option<wgpu::ComputePipeline>,
     coop: Option<(wgpu::ComputePipeline, CoopShape)>,
+    matrix: Option<MatrixKernels>,
     eval: Option<wgpu::ComputePipeline>,
 }
 
 impl InferKernels {
     pub fn new(gpu: Arc<Gpu>, spec: &ModelSpec) -> InferKernels {
-        InferKernels { gpu, spec: spec.clone(), per_pixel: None, coop: None, eval: None }
+        InferKernels { gpu, spec: spec.clone(), per_pixel: None, coop: None, matrix: None, eval: None }
     }
 
     /// The strategy `Auto` means here: cooperative where the model's rows fit the adapter's
@@ -141,10 +146,23 @@ impl InferKernels {
         let flags: &[&str] = if pair { &["PAIR"] } else { &[] };
         let kernels = codegen::preprocess(files::MLP_INFER, flags);
         let kernels = codegen::unroll(&kernels, &[("T4", shape.tile as usize / 4), ("STAGE", stage)]);
-        codegen::assemble(&self.spec, &extra, &[files::COMMON, files::ENCODING, &forward, &forward_pair, &kernels])
+        codegen::assemble(
+            &self.spec,
+            &extra,
+            &[files::COMMON, files::ENCODING, files::INFER_QUERY, &forward, &forward_pair, &kernels],
+        )
     }
 
-    /// The pipeline of `strategy` and the samples each of its workgroups covers.
+    /// The fp16 cooperative-matrix kernels, compiled on first use.
+    pub fn matrix(&mut self) -> Result<&MatrixKernels> {
+        if self.matrix.is_none() {
+            self.matrix = Some(MatrixKernels::new(&self.gpu, &self.spec)?);
+        }
+        self.matrix.as_ref().ok_or_else(|| Error::engine(NAME, "matrix kernels missing"))
+    }
+
+    /// The pipeline of a per-pixel or cooperative `strategy` and the samples each of its
+    /// workgroups covers.
     pub fn pipeline(&mut self, strategy: ComputeStrategy) -> Result<(&wgpu::ComputePipeline, u32)> {
         let shape = coop_shape(&self.spec, self.gpu.workgroup_memory);
         match strategy {
@@ -167,6 +185,7 @@ impl InferKernels {
                 let (p, s) = self.coop.as_ref().ok_or_else(|| Error::engine(NAME, "cooperative pipeline missing"))?;
                 Ok((p, s.tile))
             }
+            ComputeStrategy::Matrix => Err(Error::engine(NAME, "the matrix strategy records its own passes")),
         }
     }
 
@@ -288,9 +307,12 @@ impl QueryBuffers {
         if self.n == 0 {
             return Ok(());
         }
-        let (pipeline, per_group) = kernels.pipeline(strategy)?;
         let positions = self.positions.as_ref().ok_or_else(|| Error::engine(NAME, "no query uploaded"))?;
         let output = self.output()?;
+        if strategy == ComputeStrategy::Matrix {
+            return kernels.matrix()?.record(gpu, params, [&self.uniform, positions, output], self.n, encoder);
+        }
+        let (pipeline, per_group) = kernels.pipeline(strategy)?;
         let mut entries = vec![(0, params), (1, &self.uniform), (2, positions), (3, output)];
         if strategy == ComputeStrategy::PerPixel {
             entries.push((4, params)); // the weights as vec4 (mlp_forward.wgsl)

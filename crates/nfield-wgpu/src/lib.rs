@@ -8,7 +8,9 @@
 //!   SIREN and Fourier MLPs up to width 64 take two neighbouring pixels per invocation so that
 //!   each weight load serves both), cooperative (a workgroup
 //!   stages each layer's weights in workgroup memory and evaluates a tile of samples
-//!   together) and fragment (a render pass whose fragment shader evaluates the field).
+//!   together; with [`nfield::Precision::Fp16`], where the adapter has f16 cooperative
+//!   matrices, the same on the tensor cores: fp16 matrix inputs, f32 accumulation) and
+//!   fragment (a render pass whose fragment shader evaluates the field).
 //! - [`FieldRenderer`] renders a model into a texture of a device you own, at any resolution,
 //!   each frame (see `examples/render_texture.rs`).
 //!
@@ -19,10 +21,11 @@ pub mod codegen;
 mod context;
 mod engine;
 mod infer;
+mod infer_matrix;
 mod render;
 pub mod train;
 
-pub use context::Gpu;
+pub use context::{Gpu, NO_COOPERATIVE_MATRIX};
 pub use engine::WgpuEngine;
 pub use render::{FieldRenderer, clear_pass, fullscreen_pipeline};
 

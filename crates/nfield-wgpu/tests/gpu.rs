@@ -53,6 +53,24 @@ fn cooperative_matches_the_oracle() {
         .unwrap_or_else(|m| panic!("{m}"));
 }
 
+/// fp16 matrix inputs with f32 accumulation on cooperative matrices (tensor cores): DESIGN.md's
+/// half-precision tolerance. Adapters without f16 cooperative matrices (lavapipe) refuse the
+/// request with a reason instead.
+#[test]
+fn fp16_cooperative_matches_the_oracle() {
+    let Some(mut e) = engine() else { return };
+    let fp16 = InferOptions { strategy: Strategy::Cooperative, precision: Precision::Fp16 };
+    if !e.gpu().cooperative_matrix_f16 {
+        eprintln!("skipped: {} has no f16 cooperative matrices", e.gpu().describe());
+        let model = testing::test_model(testing::test_specs().swap_remove(0), 1);
+        e.load(&model, None, &TrainOptions::default()).expect("load");
+        let err = e.infer(&Query::Points(&[0.0, 0.0]), &fp16).expect_err("fp16 without cooperative matrices");
+        assert!(err.to_string().contains("cooperative matrices"), "{err}");
+        return;
+    }
+    testing::check_infer_with(&mut e, Tolerance::HALF, &fp16, true).unwrap_or_else(|m| panic!("{m}"));
+}
+
 #[test]
 fn fragment_matches_the_oracle() {
     let Some(mut e) = engine() else { return };
@@ -99,8 +117,13 @@ fn misuse_is_an_error() {
     let points = [0.0f32, 0.0];
     let err = e.infer(&Query::Points(&points), &strategy(Strategy::Fragment)).expect_err("points to a fragment shader");
     assert!(err.to_string().contains("pixel grids"), "{err}");
-    let fp16 = InferOptions { strategy: Strategy::Auto, precision: Precision::Fp16 };
-    assert!(e.infer(&Query::Points(&points), &fp16).is_err());
+    for precision in [Precision::Bf16, Precision::Tf32] {
+        let opts = InferOptions { strategy: Strategy::Auto, precision };
+        assert!(e.infer(&Query::Points(&points), &opts).is_err(), "{precision:?} on wgpu");
+    }
+    let fp16_per_pixel = InferOptions { strategy: Strategy::PerPixel, precision: Precision::Fp16 };
+    let err = e.infer(&Query::Points(&points), &fp16_per_pixel).expect_err("fp16 per pixel");
+    assert!(err.to_string().contains("cooperative"), "{err}");
     let mut short = vec![0.0; 2];
     e.infer(&Query::Points(&points), &InferOptions::default()).expect("infer");
     assert!(e.read_output(&mut short).is_err(), "a short output slice is an error");

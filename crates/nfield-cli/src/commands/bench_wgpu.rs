@@ -1,10 +1,11 @@
 //! `nfield bench --engine wgpu`: full-image inference of every model in each of the three
-//! strategies, and training throughput of SIREN-64×8 and the hash grid, on the wgpu engine.
+//! strategies (and the cooperative one in fp16 where the adapter has f16 cooperative matrices),
+//! and training throughput of SIREN-64×8 and the hash grid, on the wgpu engine.
 //!
 //! Ceilings: without tensor cores the fp32 FMA rate binds (the H100's 59 TFLOP/s, DESIGN.md);
 //! a sample costs 2·MACs to infer and ~6·MACs to train.
 
-use super::bench_cuda::FFMA_FLOPS;
+use super::bench_cuda::{FFMA_FLOPS, precision_name};
 use anyhow::Result;
 use nfield::data::Image;
 use nfield::model::{FourierSpec, HashGridSpec, Model, ModelSpec, SirenSpec, View};
@@ -53,12 +54,13 @@ fn infer_case(
     label: &str,
     spec: &ModelSpec,
     s: Strategy,
+    precision: Precision,
     runs: u32,
 ) -> Result<Value> {
     let model = Model::new(spec.clone(), 0)?;
     e.load(&model, None, &TrainOptions::default())?;
     let q = Query::Grid { width: image.width, height: image.height, coords: model.coords, view: View::FULL };
-    let opts = InferOptions { strategy: s, precision: Precision::Fp32 };
+    let opts = InferOptions { strategy: s, precision };
     e.infer(&q, &opts)?; // compile and warm up
     e.gpu().wait()?;
     let t = Instant::now();
@@ -69,12 +71,18 @@ fn infer_case(
     let dt = t.elapsed().as_secs_f64() / runs as f64;
     let rate = image.pixel_count() as f64 / dt;
     let r = json!({
-        "name": format!("infer/{label}/full-image/{}", strategy_name(s)),
-        "precision": "fp32",
+        "name": infer_name(label, s, precision),
+        "precision": precision_name(precision),
         "samples_per_s": rate.round(),
         "ms_per_image": (dt * 1e5).round() / 100.0,
     });
-    Ok(with_ffma_limit(r, spec, rate, 2.0))
+    Ok(if precision == Precision::Fp32 { with_ffma_limit(r, spec, rate, 2.0) } else { r })
+}
+
+/// `infer/{label}/full-image/{strategy}`, with `-fp16` for the cooperative-matrix path.
+fn infer_name(label: &str, s: Strategy, precision: Precision) -> String {
+    let suffix = if precision == Precision::Fp32 { "" } else { "-fp16" };
+    format!("infer/{label}/full-image/{}{suffix}", strategy_name(s))
 }
 
 fn train_case(
@@ -119,9 +127,18 @@ pub fn run(e: &mut WgpuEngine, image: &Image, quick: bool, only: &[String], emit
         eprintln!("bench: {name} took {:.1} s", t.elapsed().as_secs_f64());
     };
     for (label, spec) in models() {
-        for s in [Strategy::PerPixel, Strategy::Cooperative, Strategy::Fragment] {
-            let name = format!("infer/{label}/full-image/{}", strategy_name(s));
-            record(&name, &mut || infer_case(e, image, label, &spec, s, runs));
+        let cases = [
+            (Strategy::PerPixel, Precision::Fp32),
+            (Strategy::Cooperative, Precision::Fp32),
+            (Strategy::Fragment, Precision::Fp32),
+            (Strategy::Cooperative, Precision::Fp16),
+        ];
+        for (s, precision) in cases {
+            if precision == Precision::Fp16 && !e.gpu().cooperative_matrix_f16 {
+                continue; // tensor cores only (fp16 cooperative matrices)
+            }
+            let name = infer_name(label, s, precision);
+            record(&name, &mut || infer_case(e, image, label, &spec, s, precision, runs));
         }
     }
     for (label, spec) in models() {

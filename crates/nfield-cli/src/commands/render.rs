@@ -49,7 +49,8 @@ pub struct RenderArgs {
     #[arg(long, value_enum, default_value_t = StrategyChoice::Auto)]
     pub strategy: StrategyChoice,
     /// Arithmetic on engines that have a choice (CUDA per-pixel: fp32; cooperative: bf16 or
-    /// fp16 on the tensor cores).
+    /// fp16 on the tensor cores; wgpu: fp32, or fp16 in the cooperative strategy where the
+    /// adapter has f16 cooperative matrices).
     #[arg(long, value_enum, default_value_t = PrecisionChoice::Fp32)]
     pub precision: PrecisionChoice,
     /// CPU threads [all cores].
