@@ -1,14 +1,14 @@
 //! [`WgpuEngine`]: the [`Engine`] trait on wgpu. Parameters live in one GPU buffer that the
 //! trainer updates in place and every inference path reads; nothing crosses the bus per step.
 
-use crate::infer::{ComputeStrategy, EVAL_WG, InferKernels, PreparedQuery, QueryBuffers, dispatch_2d};
+use crate::infer::{EVAL_WG, InferKernels, PreparedQuery, QueryBuffers, dispatch_2d};
 use crate::render::FieldRenderer;
 use crate::train::Trainer;
 use crate::{Gpu, NAME};
 use nfield::data::Image;
 use nfield::model::{ImageSize, Model, View};
 use nfield::train::{AdamState, Evaluation, StepStats, TrainOptions};
-use nfield::{Engine, Error, InferOptions, Precision, Query, Result, Strategy};
+use nfield::{Engine, Error, InferOptions, Query, Result};
 use std::sync::Arc;
 
 /// The wgpu engine: training and inference of every model in compute shaders, plus the
@@ -177,30 +177,11 @@ impl Engine for WgpuEngine {
     }
 
     fn infer(&mut self, query: &Query<'_>, opts: &InferOptions) -> Result<usize> {
-        let fp16 = match opts.precision {
-            Precision::Fp32 => false,
-            Precision::Fp16 if matches!(opts.strategy, Strategy::Cooperative | Strategy::Auto) => true,
-            Precision::Fp16 => {
-                return Err(Error::engine(
-                    NAME,
-                    "fp16 inference on wgpu is the cooperative strategy's (cooperative matrices); the per-pixel and \
-                     fragment strategies compute in fp32",
-                ));
-            }
-            other => {
-                return Err(Error::engine(
-                    NAME,
-                    format!(
-                        "precision {other:?} is not available on wgpu; it computes in fp32 or, cooperatively, fp16"
-                    ),
-                ));
-            }
-        };
         let gpu = self.gpu.clone();
         let loaded = self.loaded_mut()?;
-        let strategy = match opts.strategy {
-            _ if fp16 => ComputeStrategy::Matrix,
-            Strategy::Fragment => {
+        let strategy = match loaded.kernels.compute_strategy(opts)? {
+            Some(s) => s,
+            None => {
                 let Query::Grid { width, height, coords, view } = *query else {
                     return Err(Error::engine(NAME, "the fragment strategy renders pixel grids, not lists of points"));
                 };
@@ -219,9 +200,6 @@ impl Engine for WgpuEngine {
                 loaded.last = LastOutput::Texture(n);
                 return Ok(n as usize);
             }
-            Strategy::PerPixel => ComputeStrategy::PerPixel,
-            Strategy::Cooperative => ComputeStrategy::Cooperative,
-            Strategy::Auto => loaded.kernels.auto(),
         };
         let prepared = PreparedQuery::new(query)?;
         loaded.query.upload(&gpu, &prepared)?;

@@ -11,7 +11,7 @@ use crate::codegen::{self, files};
 use crate::infer_matrix::MatrixKernels;
 use crate::{Gpu, NAME};
 use nfield::model::{Coords, ModelSpec, View};
-use nfield::{Error, Query, Result};
+use nfield::{Error, InferOptions, Precision, Query, Result, Strategy};
 use std::sync::Arc;
 
 /// Invocations per cooperative workgroup (16 output lanes × 4 sample lanes).
@@ -151,6 +151,28 @@ impl InferKernels {
             &extra,
             &[files::COMMON, files::ENCODING, files::INFER_QUERY, &forward, &forward_pair, &kernels],
         )
+    }
+
+    /// The compute strategy that runs `opts` (`None`: the fragment strategy, fp32), or why
+    /// wgpu cannot: fp16 is the cooperative strategy's (on cooperative matrices), and wgpu has
+    /// no tf32 or bf16.
+    pub fn compute_strategy(&self, opts: &InferOptions) -> Result<Option<ComputeStrategy>> {
+        match (opts.precision, opts.strategy) {
+            (Precision::Fp32, Strategy::Fragment) => Ok(None),
+            (Precision::Fp32, Strategy::PerPixel) => Ok(Some(ComputeStrategy::PerPixel)),
+            (Precision::Fp32, Strategy::Cooperative) => Ok(Some(ComputeStrategy::Cooperative)),
+            (Precision::Fp32, Strategy::Auto) => Ok(Some(self.auto())),
+            (Precision::Fp16, Strategy::Cooperative | Strategy::Auto) => Ok(Some(ComputeStrategy::Matrix)),
+            (Precision::Fp16, _) => Err(Error::engine(
+                NAME,
+                "fp16 inference on wgpu is the cooperative strategy's (cooperative matrices); the per-pixel and \
+                 fragment strategies compute in fp32",
+            )),
+            (other, _) => Err(Error::engine(
+                NAME,
+                format!("precision {other:?} is not available on wgpu; it computes in fp32 or, cooperatively, fp16"),
+            )),
+        }
     }
 
     /// The fp16 cooperative-matrix kernels, compiled on first use.

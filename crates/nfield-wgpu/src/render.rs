@@ -9,10 +9,10 @@
 //! # let _ = texture; Ok(()) }
 //! ```
 
-use crate::infer::{self, ComputeStrategy, InferKernels, PreparedQuery, QueryBuffers};
+use crate::infer::{self, InferKernels, PreparedQuery, QueryBuffers};
 use crate::{Gpu, NAME, codegen};
 use nfield::model::{Coords, Model, View};
-use nfield::{Error, Query, Result, Strategy};
+use nfield::{Error, InferOptions, Precision, Query, Result, Strategy};
 use std::sync::Arc;
 
 /// Renders one model with a wgpu device: see the module documentation. The parameters live in
@@ -81,6 +81,11 @@ impl FieldRenderer {
             view: None,
             texture: None,
         })
+    }
+
+    /// The GPU this renderer draws with (what its device can do).
+    pub fn gpu(&self) -> &Arc<Gpu> {
+        &self.gpu
     }
 
     /// The buffer holding the parameters (f32, the model's layout).
@@ -203,15 +208,16 @@ impl FieldRenderer {
     /// Renders with a compute strategy into a buffer of `(width·height, 3)` f32 RGB (black
     /// outside the image) and submits the work; returns the buffer.
     pub fn render_buffer(&mut self, width: u32, height: u32, strategy: Strategy) -> Result<&wgpu::Buffer> {
+        self.render_buffer_with(width, height, &InferOptions { strategy, precision: Precision::Fp32 })
+    }
+
+    /// [`FieldRenderer::render_buffer`] with a precision too: `Precision::Fp16` runs the
+    /// cooperative strategy on cooperative matrices where [`Gpu::cooperative_matrix_f16`].
+    pub fn render_buffer_with(&mut self, width: u32, height: u32, opts: &InferOptions) -> Result<&wgpu::Buffer> {
         let view = self.view_for(width, height);
         let query = Query::Grid { width, height, coords: self.model.coords, view };
-        let strategy = match strategy {
-            Strategy::PerPixel => ComputeStrategy::PerPixel,
-            Strategy::Cooperative => ComputeStrategy::Cooperative,
-            Strategy::Auto => self.kernels.auto(),
-            Strategy::Fragment => {
-                return Err(Error::engine(NAME, "render_buffer runs a compute strategy; use render_texture"));
-            }
+        let Some(strategy) = self.kernels.compute_strategy(opts)? else {
+            return Err(Error::engine(NAME, "render_buffer runs a compute strategy; use render_texture"));
         };
         self.query.upload(&self.gpu, &PreparedQuery::new(&query)?)?;
         let mut encoder = self.gpu.device.create_command_encoder(&Default::default());

@@ -9,8 +9,8 @@
 
 use super::{FieldStrategy, Gfx};
 use anyhow::{Context, Result};
-use nfield::Strategy;
 use nfield::model::{Model, View};
+use nfield::{InferOptions, Precision, Strategy};
 use nfield_wgpu::FieldRenderer;
 
 const FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
@@ -31,6 +31,11 @@ pub struct FieldView {
 }
 
 impl FieldView {
+    /// Whether the device runs [`FieldStrategy::CooperativeFp16`].
+    pub fn has_fp16_matrices(&self) -> bool {
+        self.renderer.gpu().cooperative_matrix_f16
+    }
+
     /// A view of `model` on the UI's device.
     pub fn new(gfx: &Gfx<'_>, model: &Model) -> Result<FieldView> {
         let renderer = FieldRenderer::new(gfx.device.clone(), gfx.queue.clone(), model, FORMAT)
@@ -77,9 +82,17 @@ impl FieldView {
                 self.renderer.draw(&mut encoder, &target.view, width, height).context("drawing the field")?;
                 gfx.queue.submit([encoder.finish()]);
             }
-            FieldStrategy::PerPixel | FieldStrategy::Cooperative => {
-                let s = if strategy == FieldStrategy::PerPixel { Strategy::PerPixel } else { Strategy::Cooperative };
-                let rgb = self.renderer.render_buffer(width, height, s).context("rendering the field")?;
+            FieldStrategy::PerPixel | FieldStrategy::Cooperative | FieldStrategy::CooperativeFp16 => {
+                let opts = match strategy {
+                    FieldStrategy::PerPixel => {
+                        InferOptions { strategy: Strategy::PerPixel, precision: Precision::Fp32 }
+                    }
+                    FieldStrategy::Cooperative => {
+                        InferOptions { strategy: Strategy::Cooperative, precision: Precision::Fp32 }
+                    }
+                    _ => InferOptions { strategy: Strategy::Cooperative, precision: Precision::Fp16 },
+                };
+                let rgb = self.renderer.render_buffer_with(width, height, &opts).context("rendering the field")?;
                 gfx.queue.write_buffer(&self.frame, 0, bytemuck::cast_slice(&[width, height, 0, 0]));
                 let bind = gfx.device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: Some("nfield view blit"),

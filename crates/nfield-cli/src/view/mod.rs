@@ -35,11 +35,15 @@ pub enum FieldStrategy {
     PerPixel,
     /// A compute kernel, a workgroup per tile of pixels (the seed's "Cooperative"), then a blit.
     Cooperative,
+    /// The cooperative kernel on the tensor cores (fp16 inputs, f32 accumulation; adapters with
+    /// f16 cooperative matrices, such as NVIDIA's Vulkan driver), then a blit.
+    CooperativeFp16,
 }
 
 impl FieldStrategy {
     /// Every strategy, in the order of the picker.
-    pub const ALL: [FieldStrategy; 3] = [FieldStrategy::Fragment, FieldStrategy::PerPixel, FieldStrategy::Cooperative];
+    pub const ALL: [FieldStrategy; 4] =
+        [FieldStrategy::Fragment, FieldStrategy::PerPixel, FieldStrategy::Cooperative, FieldStrategy::CooperativeFp16];
 
     /// The command-line name (also the widget name scripts click).
     pub fn name(self) -> &'static str {
@@ -47,6 +51,7 @@ impl FieldStrategy {
             FieldStrategy::Fragment => "fragment",
             FieldStrategy::PerPixel => "per-pixel",
             FieldStrategy::Cooperative => "cooperative",
+            FieldStrategy::CooperativeFp16 => "cooperative-fp16",
         }
     }
 }

@@ -88,6 +88,9 @@ pub(super) fn controls(v: &mut Viewer, ui: &mut egui::Ui) {
     ui.label("Strategy");
     ui.horizontal(|ui| {
         for s in FieldStrategy::ALL {
+            if s == FieldStrategy::CooperativeFp16 && !v.has_fp16_matrices() {
+                continue; // no tensor cores through this adapter
+            }
             if choice(v, ui, s.name(), v.strategy == s, s.name()) {
                 v.strategy = s;
             }
