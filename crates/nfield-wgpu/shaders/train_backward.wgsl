@@ -3,12 +3,14 @@
 // deltas: two halves of (C, DELTA_WIDTH) floats used alternately; Δ_out (C, outputs) at a_off,
 //         Δ_in (C, inputs) written at out_off
 // derivs: activation derivatives of the layer below, (C, inputs) at aux_off (train_forward)
-// Layer:  M = C samples, N = inputs, K = outputs; act = 1 multiplies by the derivatives, 0
-//         leaves ∂L/∂input (the encoding's gradient input)
-// Dispatch: (⌈N/64⌉, ⌈M/64⌉, 1) workgroups of 256 (train_gemm.wgsl).
-@group(0) @binding(0) var<storage, read> params: array<f32>;
-@group(0) @binding(1) var<storage, read_write> deltas: array<f32>;
-@group(0) @binding(2) var<storage, read> derivs: array<f32>;
+// Layer:  M = C samples, N = inputs, K = outputs; a = Δ_out (C, K); b(k, n) = W[k][n]; act = 1
+//         multiplies by the derivatives, 0 leaves ∂L/∂input (the encoding's gradient input)
+// All three buffers are bound as vec4 arrays (16-byte loads and stores with VEC; scalars as
+// components otherwise; element i is [i / 4][i % 4]).
+// Dispatch: (⌈N/TILE_N⌉, ⌈M/TILE_M⌉, 1) workgroups of THREADS (train_gemm.wgsl).
+@group(0) @binding(0) var<storage, read> params: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> deltas: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> derivs: array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> layer: Layer;
 
 const A_K_CONTIGUOUS: bool = true;
@@ -16,34 +18,58 @@ const B_K_CONTIGUOUS: bool = false;
 const ROW_SUMS: bool = false;
 
 fn load_a(m: u32, k: u32) -> f32 {
-    return deltas[layer.a_off + m * layer.dims_k + k];
+    let i = layer.a_off + m * layer.dims_k + k;
+    return deltas[i / 4u][i % 4u];
+}
+
+// a(m, k..k+3)
+fn load_a4(m: u32, k: u32) -> vec4<f32> {
+    return deltas[(layer.a_off + m * layer.dims_k + k) / 4u];
 }
 
 // b(k, n) = W[k][n]
 fn load_b(k: u32, n: u32) -> f32 {
-    return params[layer.w_off + k * layer.dims_n + n];
+    let i = layer.w_off + k * layer.dims_n + n;
+    return params[i / 4u][i % 4u];
 }
 
-@compute @workgroup_size(256)
+// b(k, n..n+3)
+fn load_b4(k: u32, n: u32) -> vec4<f32> {
+    return params[(layer.w_off + k * layer.dims_n + n) / 4u];
+}
+
+@compute @workgroup_size(THREADS)
 fn train_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let m0 = wg.y * TILE_M;
-    let n0 = wg.x * TILE_N;
-    gemm_tile(m0, n0, 0u, layer.dims_k, layer.dims_m, layer.dims_n, lid);
-    let row0 = m0 + 4u * (lid / 16u);
-    let col0 = n0 + 4u * (lid % 16u);
+    gemm_tile(wg.y * TILE_M, wg.x * TILE_N, 0u, layer.dims_k, layer.dims_m, layer.dims_n, lid);
     // unrolled by src/codegen.rs: `acc` indexed by constants
 //#unroll ACC
-    backward_store(row0 + {o}u / 4u, col0 + {o}u % 4u, acc[{o}u / 4u][{o}u % 4u]);
+    backward_store(tile_row({o}u / COL_VECS), tile_col({o}u % COL_VECS), acc[{o}u]);
 //#end
 }
 
-// Δ_in at sample m, input n: the product times the derivative below (act = 1).
-fn backward_store(m: u32, n: u32, sum: f32) {
-    if (m < layer.dims_m && n < layer.dims_n) {
+// Δ_in at sample m, inputs n..n+3: the product times the derivatives below (act = 1).
+fn backward_store(m: u32, n: u32, sum: vec4<f32>) {
+    if (m >= layer.dims_m || n >= layer.dims_n) {
+        return;
+    }
+    let at = layer.out_off + m * layer.dims_n + n;
+    let d_at = layer.aux_off + m * layer.dims_n + n;
+    if (VEC) {
+        // all four in bounds, 16-byte aligned
         var d = sum;
         if (layer.act == 1u) {
-            d *= derivs[layer.aux_off + m * layer.dims_n + n];
+            d *= derivs[d_at / 4u];
         }
-        deltas[layer.out_off + m * layer.dims_n + n] = d;
+        deltas[at / 4u] = d;
+        return;
+    }
+    for (var c = 0u; c < 4u; c++) {
+        if (n + c < layer.dims_n) {
+            var d = sum[c];
+            if (layer.act == 1u) {
+                d *= derivs[(d_at + c) / 4u][(d_at + c) % 4u];
+            }
+            deltas[(at + c) / 4u][(at + c) % 4u] = d;
+        }
     }
 }

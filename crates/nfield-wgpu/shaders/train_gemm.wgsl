@@ -1,92 +1,306 @@
 // nfield WGSL, training: the tiled matrix product every MLP pass of a training step shares.
 //
 // out(m, n) = Σ_{k ∈ [k_begin, k_end)} a(m, k) · b(k, n), for m < M, n < N.
-// A workgroup of 256 invocations computes a TILE_M × TILE_N = 64 × 64 tile of `out`, stepping
-// over k in chunks of TILE_K = 16 staged in workgroup memory; each invocation owns a 4 × 4 block
-// (rows 4·(lid / 16) + i, columns 4·(lid % 16) + j) accumulated in registers with fma, k in
-// increasing order (so every value's summation order is fixed: results are deterministic).
+//
+// Shape (constants generated per pipeline by src/train/kernels.rs, `GemmShape`):
+//   TILE_M × TILE_N  the tile of `out` one workgroup computes
+//   TM × TN          the block one invocation accumulates in registers (multiples of 4)
+//   K_GROUPS         1, or 2: two halves of the workgroup sum alternate halves of every k chunk
+//                    and add their blocks at the end (needs TILE_M·TILE_N ≤ 8·(TILE_M + TILE_N))
+//   VEC              operands and results are read / written 16 bytes at a time: every offset
+//                    and every row length along which an operand is contiguous is a multiple
+//                    of 4 floats (else scalar accesses, each bounds-checked)
+// THREADS = K_GROUPS · (TILE_M / TM) · (TILE_N / TN) invocations. Invocation lid, with
+// local = lid % GROUP_THREADS, ty = local / (TILE_N / TN), tx = local % (TILE_N / TN), owns rows
+// (r / 4)·ROW_STEP + 4·ty + r % 4 (r < TM) and columns (c / 4)·COL_STEP + 4·tx + c % 4 (c < TN)
+// of the tile (ROW_STEP = TILE_M / (TM / 4), COL_STEP = TILE_N / (TN / 4)): 16-byte
+// workgroup-memory reads that neighbouring invocations share or that sit side by side.
+// k advances in chunks of TILE_K = 16, double-buffered in workgroup memory: the next chunk is
+// read from global memory into registers while the current one is multiplied, one barrier a
+// chunk. Every value is accumulated with fma, k in increasing order (K_GROUPS = 2: each half in
+// increasing order, then half 0 + half 1), so its summation order is fixed: deterministic.
+// Workgroup memory: 2 · 16 · (TILE_M + TILE_N) · 4 bytes, plus 4 · GROUP_THREADS · TM bytes of
+// parked row sums with K_GROUPS = 2 and ROW_SUMS (lines under `//#if PARK_ROWS`, kept by
+// src/train/kernels.rs only then).
 //
 // The including file (train_forward / train_backward / train_weight_grad) provides:
 //   fn load_a(m: u32, k: u32) -> f32      a(m, k), called only for m < M, k < k_end
 //   fn load_b(k: u32, n: u32) -> f32      b(k, n), called only for n < N, k < k_end
+//   fn load_a4(m: u32, k: u32) -> vec4    a(m, k..k+3) if A_K_CONTIGUOUS, else a(m..m+3, k);
+//                                         called only with VEC, for m < M, k < k_end (all four
+//                                         in bounds then), m % 4 = 0 or k % 4 = 0 respectively
+//   fn load_b4(k: u32, n: u32) -> vec4    b(k..k+3, n) if B_K_CONTIGUOUS, else b(k, n..n+3)
 //   const A_K_CONTIGUOUS: bool            whether consecutive k of a are adjacent in memory
-//   const B_K_CONTIGUOUS: bool            likewise for b (selects the coalesced load order)
+//   const B_K_CONTIGUOUS: bool            likewise for b
 //   const ROW_SUMS: bool                  also accumulate Σ_k a(m, k) (weight gradients' bias)
-// and reads the results from `acc` (and `row_sum`) after `gemm_tile`.
+// and, after `gemm_tile`, reads the results from `acc[r · TN / 4 + c]` = out(tile_row(r),
+// tile_col(c) + 0..3) and `row_sum[r / 4][r % 4]` = Σ_k a(tile_row(r), k) (K_GROUPS = 2: only
+// in invocations with in_group_zero()).
 
-const TILE_M: u32 = 64u;
-const TILE_N: u32 = 64u;
 const TILE_K: u32 = 16u;
+const THREADS_N: u32 = TILE_N / TN;
+const GROUP_THREADS: u32 = (TILE_M / TM) * THREADS_N;
+const THREADS: u32 = K_GROUPS * GROUP_THREADS;
+const ROW_STEP: u32 = TILE_M / (TM / 4u);
+const COL_STEP: u32 = TILE_N / (TN / 4u);
+const COL_VECS: u32 = TN / 4u;
+const ACC_VECS: u32 = TM * TN / 4u;
+// 16-byte groups of a staged chunk of a and b, and per invocation
+const A_VECS: u32 = TILE_M * TILE_K / 4u;
+const B_VECS: u32 = TILE_N * TILE_K / 4u;
+const A_LOADS: u32 = A_VECS / THREADS;
+const B_LOADS: u32 = B_VECS / THREADS;
+const KK_PER_GROUP: u32 = TILE_K / K_GROUPS;
 
-// tile_a[k][m / 4][m % 4], tile_b[k][n / 4][n % 4]
-var<workgroup> tile_a: array<vec4<f32>, 256>;
-var<workgroup> tile_b: array<vec4<f32>, 256>;
-// this invocation's 4 × 4 block: acc[i][j] = out(row0 + i, col0 + j)
-var<private> acc: array<vec4<f32>, 4>;
-// Σ_k a(row0 + i, k) (ROW_SUMS only)
-var<private> row_sum: vec4<f32>;
+// two buffers of tile_a[k][m / 4][m % 4] and tile_b[k][n / 4][n % 4]
+var<workgroup> tile_a: array<vec4<f32>, 2u * A_VECS>;
+var<workgroup> tile_b: array<vec4<f32>, 2u * B_VECS>;
+//#if PARK_ROWS
+// group 1's row sums (K_GROUPS = 2 with ROW_SUMS: kernels.rs keeps these lines then)
+var<workgroup> parked_rows: array<vec4<f32>, GROUP_THREADS * (TM / 4u)>;
+//#endif
+// this invocation's block: acc[r · COL_VECS + c] = out(tile_row(r), tile_col(c) + 0..3)
+var<private> acc: array<vec4<f32>, ACC_VECS>;
+// Σ_k a(tile_row(r), k) in row_sum[r / 4][r % 4] (ROW_SUMS only)
+var<private> row_sum: array<vec4<f32>, TM / 4u>;
+// the next chunk's share of this invocation, in flight while the current one is multiplied
+var<private> next_a: array<vec4<f32>, A_LOADS>;
+var<private> next_b: array<vec4<f32>, B_LOADS>;
+// the product in flight (set by gemm_tile)
+var<private> g_m0: u32;
+var<private> g_n0: u32;
+var<private> g_k_end: u32;
+var<private> g_dims_m: u32;
+var<private> g_dims_n: u32;
+var<private> g_lid: u32;
 
-// Stages a(m0.., k0..) and b(k0.., n0..) (zero outside the bounds) into workgroup memory. The
-// 1024 elements of each tile are spread over the 256 invocations in the order in which the
-// operand is contiguous, so neighbouring invocations read neighbouring addresses.
-fn stage_tiles(m0: u32, n0: u32, k0: u32, k_end: u32, dims_m: u32, dims_n: u32, lid: u32) {
-    for (var r = 0u; r < 4u; r++) {
-        let e = lid + 256u * r;
-        var m: u32;
-        var k: u32;
-        if (A_K_CONTIGUOUS) {
-            m = e / TILE_K;
-            k = e % TILE_K;
-        } else {
-            m = e % TILE_M;
-            k = e / TILE_M;
-        }
-        var v = 0.0;
-        if (m0 + m < dims_m && k0 + k < k_end) {
-            v = load_a(m0 + m, k0 + k);
-        }
-        tile_a[k * 16u + m / 4u][m % 4u] = v;
+// Row of `out` of this invocation's row r (valid after gemm_tile).
+fn tile_row(r: u32) -> u32 {
+    return g_m0 + (r / 4u) * ROW_STEP + 4u * ((g_lid % GROUP_THREADS) / THREADS_N) + r % 4u;
+}
 
-        var n: u32;
-        var kb: u32;
-        if (B_K_CONTIGUOUS) {
-            n = e / TILE_K;
-            kb = e % TILE_K;
-        } else {
-            n = e % TILE_N;
-            kb = e / TILE_N;
+// First of the four columns of `out` of this invocation's column group c.
+fn tile_col(c: u32) -> u32 {
+    return g_n0 + c * COL_STEP + 4u * (g_lid % THREADS_N);
+}
+
+// Whether this invocation holds final results (K_GROUPS = 2: the first half of the workgroup).
+fn in_group_zero() -> bool {
+    return g_lid < GROUP_THREADS;
+}
+
+// (m, k) within the chunk of a's 16-byte group e: 4 k (A_K_CONTIGUOUS) or 4 m. Neighbouring
+// invocations take neighbouring m, so that the transposing stores below hit distinct banks.
+fn a_group(e: u32) -> vec2<u32> {
+    if (A_K_CONTIGUOUS) {
+        return vec2<u32>(e % TILE_M, 4u * (e / TILE_M));
+    }
+    return vec2<u32>(4u * (e % (TILE_M / 4u)), e / (TILE_M / 4u));
+}
+
+// (k, n) within the chunk of b's 16-byte group e: 4 k (B_K_CONTIGUOUS) or 4 n.
+fn b_group(e: u32) -> vec2<u32> {
+    if (B_K_CONTIGUOUS) {
+        return vec2<u32>(4u * (e / TILE_N), e % TILE_N);
+    }
+    return vec2<u32>(e / (TILE_N / 4u), 4u * (e % (TILE_N / 4u)));
+}
+
+// a's group e of the chunk at k0 (zero outside the bounds; `inside`: the whole chunk is).
+fn fetch_a(e: u32, k0: u32, inside: bool) -> vec4<f32> {
+    let g = a_group(e);
+    let m = g_m0 + g.x;
+    let k = k0 + g.y;
+    if (VEC) {
+        if (inside || (m < g_dims_m && k < g_k_end)) {
+            return load_a4(m, k);
         }
-        var w = 0.0;
-        if (n0 + n < dims_n && k0 + kb < k_end) {
-            w = load_b(k0 + kb, n0 + n);
+        return vec4<f32>(0.0);
+    }
+    var v = vec4<f32>(0.0);
+    for (var c = 0u; c < 4u; c++) {
+        let mc = select(m + c, m, A_K_CONTIGUOUS);
+        let kc = select(k, k + c, A_K_CONTIGUOUS);
+        if (mc < g_dims_m && kc < g_k_end) {
+            v[c] = load_a(mc, kc);
         }
-        tile_b[kb * 16u + n / 4u][n % 4u] = w;
+    }
+    return v;
+}
+
+// b's group e of the chunk at k0 (zero outside the bounds; `inside`: the whole chunk is).
+fn fetch_b(e: u32, k0: u32, inside: bool) -> vec4<f32> {
+    let g = b_group(e);
+    let k = k0 + g.x;
+    let n = g_n0 + g.y;
+    if (VEC) {
+        if (inside || (n < g_dims_n && k < g_k_end)) {
+            return load_b4(k, n);
+        }
+        return vec4<f32>(0.0);
+    }
+    var v = vec4<f32>(0.0);
+    for (var c = 0u; c < 4u; c++) {
+        let kc = select(k, k + c, B_K_CONTIGUOUS);
+        let nc = select(n + c, n, B_K_CONTIGUOUS);
+        if (nc < g_dims_n && kc < g_k_end) {
+            v[c] = load_b(kc, nc);
+        }
+    }
+    return v;
+}
+
+// Stores a's group e into buffer buf (transposed to [k][m] where a is k-contiguous).
+fn stash_a(e: u32, buf: u32, v: vec4<f32>) {
+    let g = a_group(e);
+    let at = buf * A_VECS + g.y * (TILE_M / 4u) + g.x / 4u;
+    if (A_K_CONTIGUOUS) {
+        let c = g.x % 4u;
+        tile_a[at][c] = v.x;
+        tile_a[at + TILE_M / 4u][c] = v.y;
+        tile_a[at + 2u * (TILE_M / 4u)][c] = v.z;
+        tile_a[at + 3u * (TILE_M / 4u)][c] = v.w;
+    } else {
+        tile_a[at] = v;
+    }
+}
+
+// Stores b's group e into buffer buf (transposed to [k][n] where b is k-contiguous).
+fn stash_b(e: u32, buf: u32, v: vec4<f32>) {
+    let g = b_group(e);
+    let at = buf * B_VECS + g.x * (TILE_N / 4u) + g.y / 4u;
+    if (B_K_CONTIGUOUS) {
+        let c = g.y % 4u;
+        tile_b[at][c] = v.x;
+        tile_b[at + TILE_N / 4u][c] = v.y;
+        tile_b[at + 2u * (TILE_N / 4u)][c] = v.z;
+        tile_b[at + 3u * (TILE_N / 4u)][c] = v.w;
+    } else {
+        tile_b[at] = v;
+    }
+}
+
+// Reads this invocation's share of the chunk at k0 into registers.
+fn prefetch(k0: u32) {
+    let k_inside = k0 + TILE_K <= g_k_end;
+    let a_inside = k_inside && g_m0 + TILE_M <= g_dims_m;
+    let b_inside = k_inside && g_n0 + TILE_N <= g_dims_n;
+//#unroll LOADS_A
+    next_a[{o}u] = fetch_a(g_lid + {o}u * THREADS, k0, a_inside);
+//#end
+//#unroll LOADS_B
+    next_b[{o}u] = fetch_b(g_lid + {o}u * THREADS, k0, b_inside);
+//#end
+}
+
+// Writes the prefetched share into buffer buf.
+fn stash(buf: u32) {
+//#unroll LOADS_A
+    stash_a(g_lid + {o}u * THREADS, buf, next_a[{o}u]);
+//#end
+//#unroll LOADS_B
+    stash_b(g_lid + {o}u * THREADS, buf, next_b[{o}u]);
+//#end
+}
+
+// acc += this invocation's block of a · b over this group's k of buffer buf.
+fn multiply(buf: u32) {
+    let local = g_lid % GROUP_THREADS;
+    let a_base = buf * A_VECS + local / THREADS_N;
+    let b_base = buf * B_VECS + local % THREADS_N;
+    let kk0 = (g_lid / GROUP_THREADS) * KK_PER_GROUP;
+    for (var kk = kk0; kk < kk0 + KK_PER_GROUP; kk++) {
+        var av: array<vec4<f32>, TM / 4u>;
+        var bv: array<vec4<f32>, COL_VECS>;
+//#unroll ROW_VECS
+        av[{o}u] = tile_a[a_base + kk * (TILE_M / 4u) + {o}u * (ROW_STEP / 4u)];
+//#end
+//#unroll COL_VECS
+        bv[{o}u] = tile_b[b_base + kk * (TILE_N / 4u) + {o}u * (COL_STEP / 4u)];
+//#end
+//#unroll ACC
+        acc[{o}u] = fma(vec4<f32>(av[{o}u / COL_VECS / 4u][({o}u / COL_VECS) % 4u]), bv[{o}u % COL_VECS], acc[{o}u]);
+//#end
+        if (ROW_SUMS) {
+//#unroll ROW_VECS
+            row_sum[{o}u] += av[{o}u];
+//#end
+        }
     }
 }
 
 // Accumulates the tile at (m0, n0) over k ∈ [k_begin, k_end) into `acc` (and `row_sum`).
 // Must be called in uniform control flow by the whole workgroup.
 fn gemm_tile(m0: u32, n0: u32, k_begin: u32, k_end: u32, dims_m: u32, dims_n: u32, lid: u32) {
-    let ty = lid / 16u;
-    let tx = lid % 16u;
-    for (var i = 0u; i < 4u; i++) {
-        acc[i] = vec4<f32>(0.0);
+    g_m0 = m0;
+    g_n0 = n0;
+    g_k_end = k_end;
+    g_dims_m = dims_m;
+    g_dims_n = dims_n;
+    g_lid = lid;
+//#unroll ACC
+    acc[{o}u] = vec4<f32>(0.0);
+//#end
+//#unroll ROW_VECS
+    row_sum[{o}u] = vec4<f32>(0.0);
+//#end
+    if (k_begin < k_end) {
+        prefetch(k_begin);
+        stash(0u);
     }
-    row_sum = vec4<f32>(0.0);
+    workgroupBarrier();
+    var buf = 0u;
     for (var k0 = k_begin; k0 < k_end; k0 += TILE_K) {
-        stage_tiles(m0, n0, k0, k_end, dims_m, dims_n, lid);
-        workgroupBarrier();
-        for (var kk = 0u; kk < TILE_K; kk++) {
-            let a = tile_a[kk * 16u + ty];
-            let b = tile_b[kk * 16u + tx];
-            acc[0] = fma(vec4<f32>(a.x), b, acc[0]);
-            acc[1] = fma(vec4<f32>(a.y), b, acc[1]);
-            acc[2] = fma(vec4<f32>(a.z), b, acc[2]);
-            acc[3] = fma(vec4<f32>(a.w), b, acc[3]);
-            if (ROW_SUMS) {
-                row_sum += a;
-            }
+        let more = k0 + TILE_K < k_end;
+        if (more) {
+            prefetch(k0 + TILE_K);
+        }
+        multiply(buf);
+        if (more) {
+            stash(1u - buf);
         }
         workgroupBarrier();
+        buf = 1u - buf;
     }
+    if (K_GROUPS > 1u) {
+        // group 1 parks its block in the (now idle) tiles, group 0 adds it: half 0 + half 1
+        let local = lid % GROUP_THREADS;
+        if (!in_group_zero()) {
+//#unroll ACC
+            park({o}u * GROUP_THREADS + local, acc[{o}u]);
+//#end
+//#if PARK_ROWS
+//#unroll ROW_VECS
+            parked_rows[{o}u * GROUP_THREADS + local] = row_sum[{o}u];
+//#end
+//#endif
+        }
+        workgroupBarrier();
+        if (in_group_zero()) {
+//#unroll ACC
+            acc[{o}u] += parked({o}u * GROUP_THREADS + local);
+//#end
+//#if PARK_ROWS
+//#unroll ROW_VECS
+            row_sum[{o}u] += parked_rows[{o}u * GROUP_THREADS + local];
+//#end
+//#endif
+        }
+    }
+}
+
+// Element i of the tiles seen as one array (tile_a's buffers, then tile_b's).
+fn park(i: u32, v: vec4<f32>) {
+    if (i < 2u * A_VECS) {
+        tile_a[i] = v;
+    } else {
+        tile_b[(i - 2u * A_VECS) % (2u * B_VECS)] = v;
+    }
+}
+
+fn parked(i: u32) -> vec4<f32> {
+    if (i < 2u * A_VECS) {
+        return tile_a[i];
+    }
+    return tile_b[(i - 2u * A_VECS) % (2u * B_VECS)];
 }

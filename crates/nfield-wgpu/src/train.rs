@@ -7,9 +7,10 @@
 //! 1. `train_sample`: per sample, the Philox pixel (`nfield::rng::train_pixel`), its position
 //!    (column/row tables computed on the host in f64 as `Coords::axis` does) and colour;
 //! 2. `train_encode_*`: the layer-0 input (positions, Fourier sin/cos, hash-grid features);
-//! 3. `train_forward` per layer: a 64 × 64-tiled product in workgroup memory (4 × 4 per
-//!    invocation), bias, activation and its derivative (SIREN's first layer: the compensated
-//!    `train_siren_first`);
+//! 3. `train_forward` per layer: a tiled product in workgroup memory (`shaders/train_gemm.wgsl`:
+//!    128 samples × 64 units a workgroup, 4 × 8 per invocation, 16-byte loads, k chunks
+//!    double-buffered), bias, activation and its derivative (SIREN's first layer: the
+//!    compensated `train_siren_first`);
 //! 4. `train_loss`: squared error partial sums (subgroupAdd, or a workgroup-memory tree on
 //!    devices without subgroups) and the output delta `2/(3B)(y − t)·out_act'`;
 //! 5. per layer, last to first: `train_weight_grad` (∂L/∂W and ∂L/∂b, split over the batch

@@ -3,7 +3,7 @@
 //! ordered list of dispatches of one chunk ([`Kernels::chunk`]) and of the optimizer
 //! ([`Kernels::adam`]).
 
-use super::plan::{LOSS_GROUP, LayerRecord, Plan, TILE};
+use super::plan::{LOSS_GROUP, LayerRecord, Plan};
 use crate::Gpu;
 use crate::codegen::{self, files, float_literal};
 use nfield::Result;
@@ -168,6 +168,120 @@ pub struct TargetShape {
     pub has_subset: bool,
 }
 
+/// The tiling of one GEMM pipeline (train_gemm.wgsl): a `tile_m × tile_n` tile of the product
+/// per workgroup, a `tm × tn` block per invocation, `k_groups` invocation groups splitting every
+/// k chunk, and `vec`: 16-byte operand and result accesses.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GemmShape {
+    /// Rows of the tile.
+    pub tile_m: u32,
+    /// Columns of the tile.
+    pub tile_n: u32,
+    /// Rows per invocation (a multiple of 4).
+    pub tm: u32,
+    /// Columns per invocation (a multiple of 4).
+    pub tn: u32,
+    /// 1, or 2 halves of the workgroup each summing half of every k chunk.
+    pub k_groups: u32,
+    /// Whether every operand row and offset is a multiple of 4 floats.
+    pub vec: bool,
+}
+
+/// Floats of k staged per chunk (train_gemm.wgsl `TILE_K`).
+const TILE_K: u32 = 16;
+
+impl GemmShape {
+    /// Invocations per workgroup.
+    pub fn threads(&self) -> u32 {
+        self.k_groups * (self.tile_m / self.tm) * (self.tile_n / self.tn)
+    }
+
+    /// Bytes of workgroup memory: two buffers of a chunk of both operands, plus the parked row
+    /// sums of `k_groups = 2`.
+    pub fn workgroup_bytes(&self, row_sums: bool) -> u32 {
+        2 * TILE_K * (self.tile_m + self.tile_n) * 4 + 16 * self.parked_rows(row_sums)
+    }
+
+    /// 16-byte row sums parked by the second k group (the `PARK_ROWS` lines of the shader).
+    fn parked_rows(&self, row_sums: bool) -> u32 {
+        if self.park_rows(row_sums) { self.threads() / self.k_groups * self.tm / 4 } else { 0 }
+    }
+
+    fn park_rows(&self, row_sums: bool) -> bool {
+        self.k_groups > 1 && row_sums
+    }
+
+    /// The constants train_gemm.wgsl reads.
+    fn constants(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("TILE_M", u(self.tile_m)),
+            ("TILE_N", u(self.tile_n)),
+            ("TM", u(self.tm)),
+            ("TN", u(self.tn)),
+            ("K_GROUPS", u(self.k_groups)),
+            ("VEC", self.vec.to_string()),
+        ]
+    }
+
+    /// The `//#unroll` counts of train_gemm.wgsl and its includers.
+    fn unroll_counts(&self) -> [(&'static str, usize); 6] {
+        let t = self.threads();
+        [
+            ("LOADS_A", (self.tile_m * TILE_K / 4 / t) as usize),
+            ("LOADS_B", (self.tile_n * TILE_K / 4 / t) as usize),
+            ("ROW_VECS", (self.tm / 4) as usize),
+            ("COL_VECS", (self.tn / 4) as usize),
+            ("ACC", (self.tm * self.tn / 4) as usize),
+            ("ROWS", self.tm as usize),
+        ]
+    }
+
+    /// Checks the divisibility the shader assumes.
+    fn valid(&self) -> bool {
+        let t = self.threads();
+        let fits_parking = self.k_groups == 1
+            || (self.k_groups == 2 && self.tile_m * self.tile_n <= 2 * TILE_K * (self.tile_m + self.tile_n));
+        self.tm.is_multiple_of(4)
+            && self.tn.is_multiple_of(4)
+            && self.tile_m.is_multiple_of(self.tm)
+            && self.tile_n.is_multiple_of(self.tn)
+            && (self.tile_m * TILE_K / 4).is_multiple_of(t)
+            && (self.tile_n * TILE_K / 4).is_multiple_of(t)
+            && fits_parking
+    }
+
+    /// Workgroups for an `m × n` product (times `z` splits).
+    fn groups(&self, m: u32, n: u32, z: u32) -> [u32; 3] {
+        [n.div_ceil(self.tile_n), m.div_ceil(self.tile_m), z]
+    }
+}
+
+/// Whether a layer's operands and results allow 16-byte accesses: both widths and every offset
+/// it reads or writes a multiple of 4 floats.
+fn vec_layer(r: &LayerRecord) -> bool {
+    [r.inputs, r.outputs, r.a_off, r.out_off, r.aux_off, r.w_off, r.bias_off].iter().all(|v| v.is_multiple_of(4))
+}
+
+/// The forward and backward passes' tiling: 128 samples × 64 units, 4 × 8 per invocation (256
+/// invocations, 24 KiB of workgroup memory), or 64 × 64 (128 invocations, 16 KiB) where the
+/// device offers less. 8 × 8 per invocation halves the workgroup-memory loads per FMA but
+/// measured 2.8× slower on an H100 through Vulkan (SIREN-64×8 training at batch 2^18: 18.7 M
+/// samples/s against 53.3 with 4 × 8; the driver spills the 64 accumulators).
+fn layer_shape(gpu: &Gpu, vec: bool) -> GemmShape {
+    let big = layer_shape_big(vec);
+    if big.workgroup_bytes(false) <= gpu.workgroup_memory { big } else { GemmShape { tile_m: 64, ..big } }
+}
+
+fn layer_shape_big(vec: bool) -> GemmShape {
+    GemmShape { tile_m: 128, tile_n: 64, tm: 4, tn: 8, k_groups: 1, vec }
+}
+
+/// The weight gradients' tiling: 64 outputs × 64 inputs, 4 × 8 per invocation, two groups of
+/// 128 invocations splitting each k chunk (256 invocations, 16 KiB + 2 KiB).
+fn weight_grad_shape(vec: bool) -> GemmShape {
+    GemmShape { tile_m: 64, tile_n: 64, tm: 4, tn: 8, k_groups: 2, vec }
+}
+
 fn bind(
     gpu: &Gpu,
     label: &str,
@@ -190,9 +304,18 @@ impl Kernels {
     ) -> Result<Kernels> {
         use sources::*;
         let consts = constants(spec, layout, plan, opts, target);
-        // (the GEMM kernels' epilogues are unrolled over the 4 × 4 block and its 4 rows)
-        let src =
-            |parts: &[&str]| codegen::unroll(&codegen::assemble(spec, &consts, parts), &[("ACC", 16), ("ROWS", 4)]);
+        let src = |parts: &[&str]| codegen::assemble(spec, &consts, parts);
+        // A GEMM pipeline of `shape`: its constants, and its loops over the invocation's block
+        // unrolled (so that `acc` is indexed by constants and stays in registers).
+        let gemm_pipeline = |label: &str, entry: &str, parts: &[&str], shape: GemmShape, row_sums: bool| {
+            debug_assert!(shape.valid(), "{shape:?}");
+            let mut all = consts.clone();
+            all.extend(shape.constants());
+            let flags: &[&str] = if shape.park_rows(row_sums) { &["PARK_ROWS"] } else { &[] };
+            let source = codegen::assemble(spec, &all, parts);
+            let source = codegen::unroll(&codegen::preprocess(&source, flags), &shape.unroll_counts());
+            gpu.compute_pipeline(label, &source, entry)
+        };
         let common = files::COMMON;
         let enc = files::ENCODING;
         let c = plan.chunk;
@@ -227,12 +350,29 @@ impl Kernels {
         };
         chunk.push(Dispatch { pipeline: encode, bind_group: bg, groups: [c.div_ceil(64), units, 1] });
 
-        let forward_src = src(&[common, BATCH, LAYER, GEMM, FORWARD]);
-        let forward = gpu.compute_pipeline("train_forward", &forward_src, "train_forward")?;
+        let forward_parts = [common, BATCH, LAYER, GEMM, FORWARD];
         let siren_first = if siren {
-            Some(gpu.compute_pipeline("train_siren_first", &forward_src, "train_siren_first")?)
+            let shape = layer_shape(gpu, false);
+            Some(gemm_pipeline("train_siren_first", "train_siren_first", &forward_parts, shape, false)?)
         } else {
             None
+        };
+        // pipelines by shape (at most two per pass: with and without 16-byte accesses)
+        let mut forward: Vec<(GemmShape, wgpu::ComputePipeline)> = Vec::new();
+        let mut backward: Vec<(GemmShape, wgpu::ComputePipeline)> = Vec::new();
+        let mut weight_grad: Vec<(GemmShape, wgpu::ComputePipeline)> = Vec::new();
+        let cached = |cache: &mut Vec<(GemmShape, wgpu::ComputePipeline)>,
+                      entry: &str,
+                      parts: &[&str],
+                      shape: GemmShape,
+                      row_sums: bool|
+         -> Result<wgpu::ComputePipeline> {
+            if let Some((_, p)) = cache.iter().find(|(s, _)| *s == shape) {
+                return Ok(p.clone());
+            }
+            let p = gemm_pipeline(entry, entry, parts, shape, row_sums)?;
+            cache.push((shape, p.clone()));
+            Ok(p)
         };
         let mut layer_record = |label: &str, r: LayerRecord| -> wgpu::Buffer {
             let b = gpu.uniform(label, &r);
@@ -261,10 +401,13 @@ impl Kernels {
                 outputs,
                 ..Default::default()
             };
+            let shape = layer_shape(gpu, vec_layer(&r));
             let rb = layer_record("train_forward layer", r);
-            let pipeline = match (&siren_first, l) {
-                (Some(p), 0) => p.clone(),
-                _ => forward.clone(),
+            let (pipeline, groups) = match (&siren_first, l) {
+                (Some(p), 0) => (p.clone(), [outputs.div_ceil(64), c.div_ceil(64), 1]),
+                _ => {
+                    (cached(&mut forward, "train_forward", &forward_parts, shape, false)?, shape.groups(c, outputs, 1))
+                }
             };
             let bg = bind(
                 gpu,
@@ -272,7 +415,7 @@ impl Kernels {
                 &pipeline,
                 &[(0, &bufs.params), (1, &bufs.acts), (2, &bufs.derivs), (3, &rb)],
             )?;
-            chunk.push(Dispatch { pipeline, bind_group: bg, groups: [outputs.div_ceil(TILE), c.div_ceil(TILE), 1] });
+            chunk.push(Dispatch { pipeline, bind_group: bg, groups });
         }
 
         let reduce = if gpu.subgroups { REDUCE_SUBGROUP } else { REDUCE_TREE };
@@ -285,13 +428,8 @@ impl Kernels {
         )?;
         chunk.push(Dispatch { pipeline: loss, bind_group: bg, groups: [c / LOSS_GROUP, 1, 1] });
 
-        let backward =
-            gpu.compute_pipeline("train_backward", &src(&[common, BATCH, LAYER, GEMM, BACKWARD]), "train_backward")?;
-        let weight_grad = gpu.compute_pipeline(
-            "train_weight_grad",
-            &src(&[common, BATCH, LAYER, GEMM, WEIGHT_GRAD]),
-            "train_weight_grad",
-        )?;
+        let backward_parts = [common, BATCH, LAYER, GEMM, BACKWARD];
+        let weight_grad_parts = [common, BATCH, LAYER, GEMM, WEIGHT_GRAD];
         let fourier_b = layout.encoding_trainable && matches!(spec, ModelSpec::Fourier(_));
         let hash = matches!(spec, ModelSpec::HashGrid(_));
         for (l, slot) in layout.layers.iter().enumerate().rev() {
@@ -309,18 +447,16 @@ impl Kernels {
                 outputs,
                 ..Default::default()
             };
+            let shape = weight_grad_shape(vec_layer(&r));
             let rb = layer_record("train_weight_grad layer", r);
+            let pipeline = cached(&mut weight_grad, "train_weight_grad", &weight_grad_parts, shape, true)?;
             let bg = bind(
                 gpu,
                 "train_weight_grad",
-                &weight_grad,
+                &pipeline,
                 &[(0, &bufs.partials), (1, &bufs.deltas), (2, &bufs.acts), (3, &rb), (4, &bufs.chunk_info)],
             )?;
-            chunk.push(Dispatch {
-                pipeline: weight_grad.clone(),
-                bind_group: bg,
-                groups: [inputs.div_ceil(TILE), outputs.div_ceil(TILE), plan.splits],
-            });
+            chunk.push(Dispatch { pipeline, bind_group: bg, groups: shape.groups(outputs, inputs, plan.splits) });
             if l == 0 && !(fourier_b || hash) {
                 continue;
             }
@@ -343,18 +479,16 @@ impl Kernels {
                 outputs,
                 ..Default::default()
             };
+            let shape = layer_shape(gpu, vec_layer(&r));
             let rb = layer_record("train_backward layer", r);
+            let pipeline = cached(&mut backward, "train_backward", &backward_parts, shape, false)?;
             let bg = bind(
                 gpu,
                 "train_backward",
-                &backward,
+                &pipeline,
                 &[(0, &bufs.params), (1, &bufs.deltas), (2, &bufs.derivs), (3, &rb)],
             )?;
-            chunk.push(Dispatch {
-                pipeline: backward.clone(),
-                bind_group: bg,
-                groups: [inputs.div_ceil(TILE), c.div_ceil(TILE), 1],
-            });
+            chunk.push(Dispatch { pipeline, bind_group: bg, groups: shape.groups(c, inputs, 1) });
         }
 
         if fourier_b || hash {
@@ -392,5 +526,29 @@ impl Kernels {
         let groups = (layout.total as u32).div_ceil(256).clamp(1, 4096);
         let adam = Dispatch { pipeline: adam, bind_group: bg, groups: [groups, 1, 1] };
         Ok(Kernels { chunk, adam, _layer_records: records })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gemm_shapes_are_valid_and_fit_32_kib() {
+        for vec in [false, true] {
+            let big = layer_shape_big(vec);
+            for (shape, row_sums) in
+                [(big, false), (GemmShape { tile_m: 64, ..big }, false), (weight_grad_shape(vec), true)]
+            {
+                assert!(shape.valid(), "{shape:?}");
+                assert!(shape.workgroup_bytes(row_sums) <= 32 << 10, "{shape:?}");
+            }
+        }
+        assert_eq!(weight_grad_shape(true).threads(), 256);
+        assert_eq!(weight_grad_shape(true).workgroup_bytes(true), 18 << 10);
+        assert!(
+            GemmShape { tile_m: 64, tile_n: 64, tm: 4, tn: 8, k_groups: 1, vec: true }.workgroup_bytes(false)
+                <= 16 << 10
+        );
     }
 }

@@ -19,16 +19,16 @@ use nfield::{Error, Result};
 
 /// Samples per loss workgroup; chunks are multiples of it.
 pub const LOSS_GROUP: u32 = 256;
-/// The GEMM tile edge (train_gemm.wgsl).
-pub const TILE: u32 = 64;
 /// At most this many bytes of chunk buffers (activations, derivatives, deltas, batch).
 const CHUNK_BUDGET: u64 = 768 << 20;
 /// At most this many bytes of per-split weight-gradient partial sums.
 const PARTIALS_BUDGET: u64 = 256 << 20;
 /// At most this many samples per chunk (keeps every dispatch dimension far below 65 535).
 const MAX_CHUNK: u32 = 1 << 20;
-/// Aim for at least this many samples per split of the weight gradients.
-const SAMPLES_PER_SPLIT: u32 = 256;
+/// Aim for at least this many samples per split of the weight gradients (8 chunks of the
+/// GEMM's k; at most [`MAX_SPLITS`] splits: 512 samples each in the 2^17-sample chunks of a
+/// 2^18 batch, 256 workgroups of 256 invocations for a 64 × 64 layer).
+const SAMPLES_PER_SPLIT: u32 = 128;
 /// At most this many splits.
 const MAX_SPLITS: u32 = 256;
 
