@@ -29,6 +29,14 @@ fn sample_position(p: u32) -> vec3<f32> {
     return vec3<f32>(ax.x, ay.x, ax.y * ay.y);
 }
 
+// A tile's sample p: sample_position(p), or zeros (outside the image) past the query's end.
+fn tile_sample(p: u32) -> vec3<f32> {
+    if (p < query.n) {
+        return sample_position(p);
+    }
+    return vec3<f32>(0.0);
+}
+
 // The linear index of the invocation in a (possibly 2-D, ≤ 65535 per side) dispatch.
 fn linear_index(wg: vec3<u32>, groups: vec3<u32>, lid: u32, size: u32) -> u32 {
     return (wg.y * groups.x + wg.x) * size + lid;

@@ -164,11 +164,7 @@ fn infer_coop(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) gro
         return;
     }
     for (var s = lid; s < TILE; s += COOP_WG) {
-        var pos = vec3<f32>(0.0);
-        if (first + s < query.n) {
-            pos = sample_position(first + s);
-        }
-        tile_pos[s] = pos;
+        tile_pos[s] = tile_sample(first + s);
     }
     workgroupBarrier();
     let half = TILE * ASTRIDE;

@@ -130,11 +130,7 @@ fn infer_matrix(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) g
                 @builtin(num_subgroups) nsg: u32) {
     let first = (wg.y * groups.x + wg.x) * MT;
     for (var s = lid; s < MT; s += MATRIX_WG) {
-        var pos = vec3<f32>(0.0);
-        if (first + s < query.n) {
-            pos = sample_position(first + s);
-        }
-        tile_pos[s] = pos;
+        tile_pos[s] = tile_sample(first + s);
     }
     workgroupBarrier();
     // The first matrix layer's input, as f16: SIREN's first layer (in f32), Fourier features or

@@ -39,11 +39,13 @@ pub struct Gpu {
 /// in an experimental feature.
 pub const NO_COOPERATIVE_MATRIX: &str = "NFIELD_WGPU_NO_COOPERATIVE_MATRIX";
 
-/// Whether `adapter` offers cooperative matrices of 16 × 16 × 16 f16 inputs accumulated in f32
-/// (what `shaders/mlp_infer_matrix.wgsl` uses).
-fn offers_f16_matrices(adapter: &wgpu::Adapter) -> bool {
+/// Whether nfield asks `adapter` for cooperative matrices: it offers 16 × 16 × 16 f16 inputs
+/// accumulated in f32 (what `shaders/mlp_infer_matrix.wgsl` uses) and [`NO_COOPERATIVE_MATRIX`]
+/// is not set.
+fn wants_f16_matrices(adapter: &wgpu::Adapter) -> bool {
     use wgpu::CooperativeScalarType::{F16, F32};
-    adapter.features().contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+    std::env::var_os(NO_COOPERATIVE_MATRIX).is_none()
+        && adapter.features().contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
         && adapter
             .cooperative_matrix_properties()
             .iter()
@@ -67,8 +69,7 @@ impl Gpu {
         .map_err(|e| Error::engine(NAME, format!("no adapter: {e} (a Vulkan, Metal or DX12 driver is needed)")))?;
         let (device, queue) = pollster::block_on(adapter.request_device(&Gpu::device_descriptor(&adapter)))
             .map_err(|e| Error::engine(NAME, format!("cannot open {}: {e}", adapter.get_info().name)))?;
-        let matrix = offers_f16_matrices(&adapter) && std::env::var_os(NO_COOPERATIVE_MATRIX).is_none();
-        Ok(Arc::new(Gpu::with_info(device, queue, adapter.get_info(), matrix)))
+        Ok(Arc::new(Gpu::with_info(device, queue, adapter.get_info())))
     }
 
     /// The device nfield asks an adapter for: its own limits (the compute strategies need more
@@ -78,8 +79,7 @@ impl Gpu {
     /// that open the device themselves (the viewer hands it to eframe).
     pub fn device_descriptor(adapter: &wgpu::Adapter) -> wgpu::DeviceDescriptor<'static> {
         let mut wanted = wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY;
-        let matrix = offers_f16_matrices(adapter) && std::env::var_os(NO_COOPERATIVE_MATRIX).is_none();
-        let experimental_features = if matrix {
+        let experimental_features = if wants_f16_matrices(adapter) {
             wanted |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
             // SAFETY: wgpu asks the caller to accept that its experimental features may still
             // have bugs. nfield uses cooperative matrices only in the fp16 cooperative
@@ -116,13 +116,10 @@ impl Gpu {
             transient_saves_memory: None,
             limit_bucket: None,
         };
-        let matrix = device.features().contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
-        Arc::new(Gpu::with_info(device, queue, info, matrix))
+        Arc::new(Gpu::with_info(device, queue, info))
     }
 
-    /// `matrix`: whether the adapter offers f16 cooperative matrices (and the device may
-    /// have the feature).
-    fn with_info(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo, matrix: bool) -> Gpu {
+    fn with_info(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Gpu {
         let features = device.features();
         let limits = device.limits();
         // An error nobody captured must not abort the process (wgpu's default handler panics):
@@ -134,12 +131,11 @@ impl Gpu {
             info,
             subgroups: features.contains(wgpu::Features::SUBGROUP),
             shader_f16: features.contains(wgpu::Features::SHADER_F16),
-            cooperative_matrix_f16: matrix
-                && features.contains(
-                    wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX
-                        | wgpu::Features::SHADER_F16
-                        | wgpu::Features::SUBGROUP,
-                ),
+            // Gpu::device_descriptor asks for the feature only where the adapter offers the
+            // f16 configuration; a device handed in is trusted.
+            cooperative_matrix_f16: features.contains(
+                wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP,
+            ),
             workgroup_memory: limits.max_compute_workgroup_storage_size,
             max_binding: limits.max_storage_buffer_binding_size.min(limits.max_buffer_size),
         }

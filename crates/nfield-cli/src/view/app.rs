@@ -221,12 +221,12 @@ impl Viewer {
         ui.ctx().request_repaint();
     }
 
-    /// Mean frame time (s) over the last frames.
     /// Whether the field's device has f16 cooperative matrices (the cooperative-fp16 strategy).
     pub(super) fn has_fp16_matrices(&self) -> bool {
         self.field.as_ref().is_some_and(FieldView::has_fp16_matrices)
     }
 
+    /// Mean frame time (s) over the last frames.
     pub(super) fn frame_time(&self) -> f64 {
         if self.frame_times.is_empty() {
             0.0

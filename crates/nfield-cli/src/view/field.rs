@@ -10,7 +10,6 @@
 use super::{FieldStrategy, Gfx};
 use anyhow::{Context, Result};
 use nfield::model::{Model, View};
-use nfield::{InferOptions, Precision, Strategy};
 use nfield_wgpu::FieldRenderer;
 
 const FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
@@ -76,22 +75,13 @@ impl FieldView {
         self.ensure_target(gfx, width, height);
         let target = self.target.as_ref().context("the field texture is missing")?;
         self.renderer.set_view(Some(view));
-        match strategy {
-            FieldStrategy::Fragment => {
+        match strategy.infer_options() {
+            None => {
                 let mut encoder = gfx.device.create_command_encoder(&Default::default());
                 self.renderer.draw(&mut encoder, &target.view, width, height).context("drawing the field")?;
                 gfx.queue.submit([encoder.finish()]);
             }
-            FieldStrategy::PerPixel | FieldStrategy::Cooperative | FieldStrategy::CooperativeFp16 => {
-                let opts = match strategy {
-                    FieldStrategy::PerPixel => {
-                        InferOptions { strategy: Strategy::PerPixel, precision: Precision::Fp32 }
-                    }
-                    FieldStrategy::Cooperative => {
-                        InferOptions { strategy: Strategy::Cooperative, precision: Precision::Fp32 }
-                    }
-                    _ => InferOptions { strategy: Strategy::Cooperative, precision: Precision::Fp16 },
-                };
+            Some(opts) => {
                 let rgb = self.renderer.render_buffer_with(width, height, &opts).context("rendering the field")?;
                 gfx.queue.write_buffer(&self.frame, 0, bytemuck::cast_slice(&[width, height, 0, 0]));
                 let bind = gfx.device.create_bind_group(&wgpu::BindGroupDescriptor {

@@ -22,6 +22,7 @@ use crate::commands::view::ViewArgs;
 use crate::engines::EngineChoice;
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
+use nfield::{InferOptions, Precision, Strategy};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -53,6 +54,17 @@ impl FieldStrategy {
             FieldStrategy::Cooperative => "cooperative",
             FieldStrategy::CooperativeFp16 => "cooperative-fp16",
         }
+    }
+
+    /// The compute kernel's inference options (`None`: the fragment shader).
+    pub fn infer_options(self) -> Option<InferOptions> {
+        let (strategy, precision) = match self {
+            FieldStrategy::Fragment => return None,
+            FieldStrategy::PerPixel => (Strategy::PerPixel, Precision::Fp32),
+            FieldStrategy::Cooperative => (Strategy::Cooperative, Precision::Fp32),
+            FieldStrategy::CooperativeFp16 => (Strategy::Cooperative, Precision::Fp16),
+        };
+        Some(InferOptions { strategy, precision })
     }
 }
 
