@@ -105,8 +105,9 @@ pub struct Request<'a> {
     pub choice: EngineChoice,
     /// CPU threads (all cores when `None`).
     pub threads: Option<usize>,
-    /// Training precision on engines that have a choice.
-    pub precision: Precision,
+    /// Training precision on engines that have a choice; `None`: each engine's default (CUDA
+    /// fp16, wgpu fp32).
+    pub precision: Option<Precision>,
     /// The model to train, when training (the CUDA engine does not train every model yet).
     pub train: Option<&'a ModelSpec>,
     /// No notice about the choice.
@@ -133,22 +134,35 @@ impl AnyEngine {
                 None => CpuEngine::new(),
             })))
         };
+        let cuda_precision = req.precision.unwrap_or(Precision::Fp16);
         let cuda = || -> std::result::Result<CudaEngine, String> {
             let gpu = gpu0()?;
             if let Some(spec) = req.train {
                 if !nfield_cuda::trains_on_cuda(spec) {
                     return Err(format!("the CUDA engine does not train {} yet", spec.describe()));
                 }
-                nfield_cuda::kernels::train_step(spec, req.precision, gpu.smem_optin).map_err(|e| e.to_string())?;
+                nfield_cuda::kernels::train_step(spec, cuda_precision, gpu.smem_optin).map_err(|e| e.to_string())?;
             }
-            Ok(CudaEngine::on(gpu, req.precision))
+            Ok(CudaEngine::on(gpu, cuda_precision))
         };
-        let wgpu = |hardware_only: bool| -> std::result::Result<WgpuEngine, String> {
+        // wgpu trains in fp16 where asked and the device has cooperative matrices (the reason
+        // it has not goes into the notice), in fp32 otherwise
+        let wgpu = |hardware_only: bool| -> std::result::Result<(WgpuEngine, String), String> {
             let gpu = wgpu0()?;
             if hardware_only && gpu.is_software() {
                 return Err(format!("{} is a CPU driver", gpu.describe()));
             }
-            Ok(WgpuEngine::on(gpu))
+            let mut engine = WgpuEngine::on(gpu.clone());
+            if req.train.is_none() || req.precision != Some(Precision::Fp16) {
+                return Ok((engine, "fp32".into()));
+            }
+            match nfield_wgpu::train::fp16_support(&gpu) {
+                Ok(()) => {
+                    engine.set_training_precision(Precision::Fp16).map_err(|e| e.to_string())?;
+                    Ok((engine, "fp16 on cooperative matrices".into()))
+                }
+                Err(why) => Ok((engine, format!("fp32: fp16 training needs cooperative matrices, but {why}"))),
+            }
         };
         let announce = |e: &AnyEngine, why: String| {
             if !req.quiet {
@@ -162,19 +176,25 @@ impl AnyEngine {
                 Err(why) => bail!("--engine cuda: {why}"),
             },
             EngineChoice::Wgpu => match wgpu(false) {
-                Ok(e) => AnyEngine::Wgpu(Box::new(e)),
+                Ok((e, precision)) => {
+                    let e = AnyEngine::Wgpu(Box::new(e));
+                    if req.train.is_some() {
+                        announce(&e, format!(" ({precision})"));
+                    }
+                    e
+                }
                 Err(why) => bail!("--engine wgpu: {why}"),
             },
             EngineChoice::Auto => match cuda() {
                 Ok(e) => {
                     let e = AnyEngine::Cuda(Box::new(e));
-                    announce(&e, format!(" ({:?})", req.precision));
+                    announce(&e, format!(" ({cuda_precision:?})"));
                     e
                 }
                 Err(cuda_why) => match wgpu(true) {
-                    Ok(e) => {
+                    Ok((e, precision)) => {
                         let e = AnyEngine::Wgpu(Box::new(e));
-                        announce(&e, format!(" (fp32; CUDA: {cuda_why})"));
+                        announce(&e, format!(" ({precision}; CUDA: {cuda_why})"));
                         e
                     }
                     Err(wgpu_why) => {

@@ -16,6 +16,8 @@
 const A_K_CONTIGUOUS: bool = true;
 const B_K_CONTIGUOUS: bool = false;
 const ROW_SUMS: bool = false;
+// a's scale in f16 (train_gemm_matrix.wgsl): the deltas, scaled into f16's normal range
+const A_SCALE: f32 = DELTA_SCALE;
 
 fn load_a(m: u32, k: u32) -> f32 {
     let i = layer.a_off + m * layer.dims_k + k;
@@ -39,7 +41,14 @@ fn load_b4(k: u32, n: u32) -> vec4<f32> {
 }
 
 @compute @workgroup_size(THREADS)
-fn train_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn train_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+//#if MATRIX
+                  @builtin(subgroup_id) sg: u32,
+//#endif
+) {
+//#if MATRIX
+    g_sg = sg;
+//#endif
     gemm_tile(wg.y * TILE_M, wg.x * TILE_N, 0u, layer.dims_k, layer.dims_m, layer.dims_n, lid);
     // unrolled by src/codegen.rs: `acc` indexed by constants
 //#unroll ACC

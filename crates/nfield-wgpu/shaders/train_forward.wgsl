@@ -16,6 +16,8 @@
 const A_K_CONTIGUOUS: bool = true;
 const B_K_CONTIGUOUS: bool = true;
 const ROW_SUMS: bool = false;
+// a's scale in f16 (train_gemm_matrix.wgsl): activations need no scaling
+const A_SCALE: f32 = 1.0;
 
 fn param(i: u32) -> f32 {
     return params[i / 4u][i % 4u];
@@ -45,7 +47,14 @@ fn load_b4(k: u32, n: u32) -> vec4<f32> {
 }
 
 @compute @workgroup_size(THREADS)
-fn train_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn train_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+//#if MATRIX
+                 @builtin(subgroup_id) sg: u32,
+//#endif
+) {
+//#if MATRIX
+    g_sg = sg;
+//#endif
     gemm_tile(wg.y * TILE_M, wg.x * TILE_N, 0u, layer.dims_k, layer.dims_m, layer.dims_n, lid);
     // One call per 4 columns of the block, unrolled by src/codegen.rs so that `acc` is indexed
     // by constants (a loop over it puts it in local memory).

@@ -18,6 +18,8 @@
 const A_K_CONTIGUOUS: bool = false;
 const B_K_CONTIGUOUS: bool = false;
 const ROW_SUMS: bool = true;
+// a's scale in f16 (train_gemm_matrix.wgsl): the deltas, scaled into f16's normal range
+const A_SCALE: f32 = DELTA_SCALE;
 
 // a(o, s) = Δ[s][o]
 fn load_a(m: u32, k: u32) -> f32 {
@@ -50,7 +52,14 @@ fn add_partial(at: u32, v: f32) {
 }
 
 @compute @workgroup_size(THREADS)
-fn train_weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn train_weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+//#if MATRIX
+                     @builtin(subgroup_id) sg: u32,
+//#endif
+) {
+//#if MATRIX
+    g_sg = sg;
+//#endif
     let k_begin = wg.z * layer.k_split;
     let k_end = min(k_begin + layer.k_split, layer.dims_k);
     gemm_tile(wg.y * TILE_M, wg.x * TILE_N, k_begin, k_end, layer.dims_m, layer.dims_n, lid);

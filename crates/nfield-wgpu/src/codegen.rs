@@ -224,6 +224,22 @@ pub fn mlp_forward_source(spec: &ModelSpec, vec4_loads: bool) -> String {
     format!("const VEC4_WEIGHTS: bool = {vec4};\n{body}")
 }
 
+/// Parses, validates and writes SPIR-V for `src` with naga, as wgpu does before a Vulkan driver
+/// sees it: how unit tests check kernels that CI's adapter cannot run (cooperative matrices).
+/// Panics with naga's message, naming `label`.
+#[cfg(test)]
+pub fn compile_to_spirv(label: &str, src: &str) {
+    use wgpu::naga;
+    let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{label}: {}", e.emit_to_string(src)));
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{label}: {}", e.emit_to_string(src)));
+    let options = naga::back::spv::Options { lang_version: (1, 6), ..Default::default() };
+    if let Err(e) = naga::back::spv::write_vec(&module, &info, &options, None) {
+        panic!("{label}: SPIR-V: {e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

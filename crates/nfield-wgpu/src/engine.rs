@@ -8,15 +8,17 @@ use crate::{Gpu, NAME};
 use nfield::data::Image;
 use nfield::model::{ImageSize, Model, View};
 use nfield::train::{AdamState, Evaluation, StepStats, TrainOptions};
-use nfield::{Engine, Error, InferOptions, Query, Result};
+use nfield::{Engine, Error, InferOptions, Precision, Query, Result};
 use std::sync::Arc;
 
 /// The wgpu engine: training and inference of every model in compute shaders, plus the
-/// render-pass path (`Strategy::Fragment`). fp32, except the cooperative strategy's fp16 form
-/// on cooperative matrices (`Precision::Fp16`; [`crate::Gpu::cooperative_matrix_f16`]).
+/// render-pass path (`Strategy::Fragment`). fp32, except the fp16 forms on cooperative matrices
+/// ([`crate::Gpu::cooperative_matrix_f16`]): the cooperative strategy with `Precision::Fp16`, and
+/// training in fp16 where [`WgpuEngine::set_training_precision`] asks for it.
 pub struct WgpuEngine {
     gpu: Arc<Gpu>,
     loaded: Option<Loaded>,
+    training_precision: Precision,
 }
 
 /// Where the last inference left its output.
@@ -58,9 +60,31 @@ impl WgpuEngine {
         Ok(WgpuEngine::on(Gpu::open()?))
     }
 
-    /// An engine on a given GPU (shared with other engines or with the application).
+    /// An engine on a given GPU (shared with other engines or with the application). It trains
+    /// in fp32.
     pub fn on(gpu: Arc<Gpu>) -> WgpuEngine {
-        WgpuEngine { gpu, loaded: None }
+        WgpuEngine { gpu, loaded: None, training_precision: Precision::Fp32 }
+    }
+
+    /// Trains in `precision` from the next [`Engine::load`] on: `Fp32`, or
+    /// `Fp16` (the MLP's matrix products on cooperative matrices, f16 operands, f32
+    /// accumulation and f32 parameters; see [`crate::train::Trainer::with_precision`]). Errors
+    /// where the device cannot ([`crate::train::fp16_support`] says why) or for bf16 and tf32.
+    pub fn set_training_precision(&mut self, precision: Precision) -> Result<()> {
+        crate::train::uses_matrices(&self.gpu, precision)?;
+        self.training_precision = precision;
+        Ok(())
+    }
+
+    /// One training step, profiled: microseconds per kind of pass
+    /// ([`crate::train::Trainer::profile_step`]). Needs a loaded target.
+    pub fn profile_training_step(&mut self) -> Result<Vec<(&'static str, f64)>> {
+        self.loaded_mut()?.trainer.as_mut().ok_or_else(WgpuEngine::no_target)?.profile_step()
+    }
+
+    /// The precision [`Engine::train`] computes in.
+    pub fn training_precision(&self) -> Precision {
+        self.training_precision
     }
 
     /// The GPU this engine runs on.
@@ -148,7 +172,7 @@ impl Engine for WgpuEngine {
         }
         let (trainer, eval) = match target {
             Some(t) => (
-                Some(Trainer::new(gpu.clone(), &model, t, opts, params.clone())?),
+                Some(Trainer::with_precision(gpu.clone(), &model, t, opts, params.clone(), self.training_precision)?),
                 Some(eval_target(gpu, &model, t, opts.subset.as_deref())?),
             ),
             None => (None, None),

@@ -197,7 +197,6 @@ mod tests {
     /// naga must accept them: parse, validate and write SPIR-V for every model kind and tile.
     #[test]
     fn matrix_kernels_compile_to_spirv() {
-        use wgpu::naga;
         let specs = [
             ModelSpec::Siren(SirenSpec::default()),
             ModelSpec::Fourier(FourierSpec::default()),
@@ -207,15 +206,7 @@ mod tests {
             for tile in [MAX_TILE, 16] {
                 let width = (spec.layout().layers[0].outputs as u32).next_multiple_of(BLOCK);
                 let shape = MatrixShape { tile, astride: 264, cstride: width + 4 };
-                let src = source(&spec, shape);
-                let module = naga::front::wgsl::parse_str(&src)
-                    .unwrap_or_else(|e| panic!("{}: {}", spec.describe(), e.emit_to_string(&src)));
-                let info =
-                    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
-                        .validate(&module)
-                        .unwrap_or_else(|e| panic!("{}: {}", spec.describe(), e.emit_to_string(&src)));
-                let options = naga::back::spv::Options { lang_version: (1, 6), ..Default::default() };
-                naga::back::spv::write_vec(&module, &info, &options, None).expect("SPIR-V");
+                crate::codegen::compile_to_spirv(&format!("{} tile {tile}", spec.describe()), &source(&spec, shape));
             }
         }
     }

@@ -35,7 +35,7 @@ use kernels::{Buffers, Kernels, TargetShape};
 use nfield::data::Image;
 use nfield::model::{Model, ParamLayout};
 use nfield::train::{AdamState, TABLE_GRAD_ONE, TrainOptions};
-use nfield::{Error, Result};
+use nfield::{Error, Precision, Result};
 use plan::{Plan, StepRecord};
 use std::sync::Arc;
 
@@ -56,6 +56,32 @@ pub struct Trainer {
     /// Per-chunk records of a step (copied into `bufs.chunk_info`).
     chunk_records: wgpu::Buffer,
     step: u64,
+    precision: Precision,
+}
+
+/// Whether `gpu` trains in fp16 ([`Trainer::with_precision`]): f16 cooperative matrices
+/// ([`Gpu::cooperative_matrix_f16`]) in subgroups of exactly 32 invocations, and enough
+/// workgroup memory for the cooperative-matrix product. `Err` says what is missing.
+pub fn fp16_support(gpu: &Gpu) -> std::result::Result<(), String> {
+    kernels::matrix_training(gpu)
+}
+
+/// Whether training in `precision` on `gpu` runs the products on cooperative matrices (fp16);
+/// an error for what wgpu cannot train in, saying why.
+pub(crate) fn uses_matrices(gpu: &Gpu, precision: Precision) -> Result<bool> {
+    match precision {
+        Precision::Fp32 => Ok(false),
+        Precision::Fp16 => match fp16_support(gpu) {
+            Ok(()) => Ok(true),
+            Err(why) => {
+                Err(Error::option("precision", format!("fp16 training on wgpu needs cooperative matrices: {why}")))
+            }
+        },
+        other => Err(Error::option(
+            "precision",
+            format!("{other:?} training is not available on wgpu; it trains in fp32 or fp16"),
+        )),
+    }
 }
 
 fn err(msg: impl Into<String>) -> Error {
@@ -67,6 +93,7 @@ impl Trainer {
     /// colours), allocates every buffer (nothing is allocated per step). `params` is the
     /// engine's parameter buffer (f32, model layout, usage STORAGE | COPY_SRC | COPY_DST),
     /// updated in place by Adam. Errors name what does not fit the device (batch, limit).
+    /// Trains in fp32; see [`Trainer::with_precision`].
     pub fn new(
         gpu: Arc<Gpu>,
         model: &Model,
@@ -74,8 +101,25 @@ impl Trainer {
         opts: &TrainOptions,
         params: wgpu::Buffer,
     ) -> Result<Trainer> {
+        Trainer::with_precision(gpu, model, target, opts, params, Precision::Fp32)
+    }
+
+    /// [`Trainer::new`] in a given precision: `Fp32` everywhere, or `Fp16`: the MLP's matrix
+    /// products (forward, deltas, weight gradients) on cooperative matrices with f16 operands
+    /// and f32 accumulation, everything else (encodings, activations, loss, Adam and the
+    /// parameters) in f32. `Fp16` needs what [`fp16_support`] checks; bf16 and tf32 do not exist
+    /// on wgpu. Errors say why a precision is refused.
+    pub fn with_precision(
+        gpu: Arc<Gpu>,
+        model: &Model,
+        target: &Image,
+        opts: &TrainOptions,
+        params: wgpu::Buffer,
+        precision: Precision,
+    ) -> Result<Trainer> {
         model.spec.validate()?;
         opts.validate()?;
+        let matrix = uses_matrices(&gpu, precision)?;
         let layout = model.layout();
         let n = layout.total;
         if params.size() < 4 * n as u64 {
@@ -123,10 +167,26 @@ impl Trainer {
             step_info: gpu.uniform("train step", &StepRecord::default()),
             chunk_info: gpu.uniform("train chunk", &plan::ChunkRecord::default()),
         };
-        let kernels = Kernels::new(&gpu, &model.spec, &layout, &plan, opts, &shape, &bufs)?;
+        let kernels = Kernels::new(&gpu, &model.spec, &layout, &plan, opts, &shape, &bufs, matrix)?;
         let step_records = gpu.storage("train step records", 16 * STEPS_PER_SUBMISSION as u64)?;
         let chunk_records = gpu.storage_init("train chunk records", &plan.chunk_records())?;
-        Ok(Trainer { gpu, layout, opts: opts.clone(), plan, bufs, kernels, step_records, chunk_records, step: 0 })
+        Ok(Trainer {
+            gpu,
+            layout,
+            opts: opts.clone(),
+            plan,
+            bufs,
+            kernels,
+            step_records,
+            chunk_records,
+            step: 0,
+            precision,
+        })
+    }
+
+    /// The precision this trainer computes in.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The parameter buffer Adam updates (the one handed to [`Trainer::new`]).
@@ -210,6 +270,69 @@ impl Trainer {
         let partials = self.gpu.read_f32(&self.bufs.loss_partials, 0, self.plan.loss_partials() as usize)?;
         let sum: f64 = partials.iter().map(|&v| v as f64).sum();
         Ok((sum / (3.0 * self.opts.batch as f64)) as f32)
+    }
+
+    /// Runs one optimizer step with every dispatch in a compute pass of its own between two GPU
+    /// timestamps, and returns the microseconds spent in each kind of pass (`sample`, `encode`,
+    /// `forward`, `loss`, `weight_grad`, `backward`, `encoding_grad`, `adam`; summed over layers
+    /// and chunks), in order of first appearance: where a step's time goes. The step counts as
+    /// a step. Needs `Features::TIMESTAMP_QUERY`; an error says so where the device lacks it.
+    pub fn profile_step(&mut self) -> Result<Vec<(&'static str, f64)>> {
+        if !self.gpu.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return Err(err(format!("{} has no timestamp queries to profile with", self.gpu.describe())));
+        }
+        let dispatches: Vec<&kernels::Dispatch> = (0..self.plan.n_chunks)
+            .flat_map(|_| self.kernels.chunk.iter())
+            .chain(std::iter::once(&self.kernels.adam))
+            .collect();
+        let n = dispatches.len() as u32;
+        let queries = self.gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("train profile"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2 * n,
+        });
+        let resolved = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("train profile"),
+            size: 16 * n as u64,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let record = self.step_record(self.step);
+        self.gpu.queue.write_buffer(&self.step_records, 0, bytemuck::bytes_of(&record));
+        let mut enc =
+            self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train profile") });
+        enc.copy_buffer_to_buffer(&self.step_records, 0, &self.bufs.step_info, 0, 16);
+        let per_chunk = self.kernels.chunk.len();
+        for (i, d) in dispatches.iter().enumerate() {
+            if i % per_chunk == 0 && i < per_chunk * self.plan.n_chunks as usize {
+                let c = (i / per_chunk) as u64;
+                enc.copy_buffer_to_buffer(&self.chunk_records, 16 * c, &self.bufs.chunk_info, 0, 16);
+            }
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(d.label),
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &queries,
+                    beginning_of_pass_write_index: Some(2 * i as u32),
+                    end_of_pass_write_index: Some(2 * i as u32 + 1),
+                }),
+            });
+            d.record(&mut pass);
+        }
+        enc.resolve_query_set(&queries, 0..2 * n, &resolved, 0);
+        self.gpu.queue.submit([enc.finish()]);
+        self.step += 1;
+        let bytes = self.gpu.read_bytes(&resolved, 0, 16 * n as u64)?;
+        let ticks: Vec<u64> = bytes.chunks_exact(8).filter_map(|b| b.try_into().ok().map(u64::from_le_bytes)).collect();
+        let ns_per_tick = self.gpu.queue.get_timestamp_period() as f64;
+        let mut passes: Vec<(&'static str, f64)> = Vec::new();
+        for (d, t) in dispatches.iter().zip(ticks.chunks_exact(2)) {
+            let us = t[1].saturating_sub(t[0]) as f64 * ns_per_tick / 1e3;
+            match passes.iter_mut().find(|(l, _)| *l == d.label) {
+                Some((_, total)) => *total += us,
+                None => passes.push((d.label, us)),
+            }
+        }
+        Ok(passes)
     }
 
     /// Optimizer steps taken (`AdamState::step` semantics).

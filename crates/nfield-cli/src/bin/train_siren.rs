@@ -100,7 +100,7 @@ fn run(a: Args) -> Result<u8> {
     let mut engine = AnyEngine::select(Request {
         choice: EngineChoice::Auto,
         threads: None,
-        precision: nfield::Precision::Bf16,
+        precision: Some(nfield::Precision::Bf16),
         train: Some(&model.spec),
         quiet: false,
     })?;

@@ -113,7 +113,7 @@ pub fn run(args: BenchArgs) -> Result<u8> {
     let mut engine = AnyEngine::select(Request {
         choice: args.engine,
         threads: args.threads,
-        precision: nfield::Precision::Fp16,
+        precision: Some(nfield::Precision::Fp16),
         train: None,
         quiet: true,
     })?;

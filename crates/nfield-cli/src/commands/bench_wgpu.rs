@@ -81,8 +81,12 @@ fn infer_case(
 
 /// `infer/{label}/full-image/{strategy}`, with `-fp16` for the cooperative-matrix path.
 fn infer_name(label: &str, s: Strategy, precision: Precision) -> String {
-    let suffix = if precision == Precision::Fp32 { "" } else { "-fp16" };
-    format!("infer/{label}/full-image/{}{suffix}", strategy_name(s))
+    format!("infer/{label}/full-image/{}{}", strategy_name(s), precision_suffix(precision))
+}
+
+/// `-fp16` for the paths on cooperative matrices, nothing for fp32.
+fn precision_suffix(precision: Precision) -> &'static str {
+    if precision == Precision::Fp32 { "" } else { "-fp16" }
 }
 
 fn train_case(
@@ -92,24 +96,41 @@ fn train_case(
     spec: &ModelSpec,
     batch: u32,
     steps: u32,
+    precision: Precision,
 ) -> Result<Value> {
     let lr = if matches!(spec, ModelSpec::HashGrid(_)) { 1e-2 } else { 1e-4 };
     let opts = TrainOptions { batch, seed: 0, adam: AdamConfig { lr, ..Default::default() }, ..Default::default() };
-    e.load(&Model::new(spec.clone(), 0)?, Some(image), &opts)?;
+    e.set_training_precision(precision)?;
+    let loaded = e.load(&Model::new(spec.clone(), 0)?, Some(image), &opts);
+    e.set_training_precision(Precision::Fp32)?;
+    loaded?;
     e.train(2)?; // compile and warm up
     let t = Instant::now();
     e.train(steps)?; // reads back the last loss: the clock includes all the work
     let dt = t.elapsed().as_secs_f64() / steps as f64;
     let rate = batch as f64 / dt;
+    let fp16 = precision == Precision::Fp16;
+    // where a step's time goes (one more step, each pass between timestamps)
+    let passes: serde_json::Map<String, Value> = match e.profile_training_step() {
+        Ok(p) => p.into_iter().map(|(label, us)| (label.to_string(), json!((us * 10.0).round() / 10.0))).collect(),
+        Err(_) => serde_json::Map::new(),
+    };
     let r = json!({
-        "name": format!("train/{label}/b{batch}"),
-        "precision": "fp32",
+        "name": train_name(label, batch, precision),
+        "precision": if fp16 { "fp16" } else { "fp32" },
         "batch": batch,
         "steps": steps,
         "samples_per_s": rate.round(),
         "ms_per_step": (dt * 1e6).round() / 1e3,
+        "pass_us": passes,
     });
-    Ok(with_ffma_limit(r, spec, rate, 6.0))
+    // the FFMA ceiling bounds fp32 only (fp16's products run on the tensor cores)
+    Ok(if fp16 { r } else { with_ffma_limit(r, spec, rate, 6.0) })
+}
+
+/// `train/{label}/b{batch}`, with `-fp16` for training on cooperative matrices.
+fn train_name(label: &str, batch: u32, precision: Precision) -> String {
+    format!("train/{label}/b{batch}{}", precision_suffix(precision))
 }
 
 /// Runs the wgpu cases; each record (or a case's error) goes to `emit`.
@@ -145,9 +166,15 @@ pub fn run(e: &mut WgpuEngine, image: &Image, quick: bool, only: &[String], emit
         if label == "fourier-seed" || label == "hash-grid-seed" {
             continue;
         }
+        let fp16 = nfield_wgpu::train::fp16_support(e.gpu()).is_ok();
         for batch in [1u32 << 16, 1 << 18] {
-            let name = format!("train/{label}/b{batch}");
-            record(&name, &mut || train_case(e, image, label, &spec, batch, steps));
+            for precision in [Precision::Fp32, Precision::Fp16] {
+                if precision == Precision::Fp16 && !fp16 {
+                    continue; // cooperative matrices only
+                }
+                let name = train_name(label, batch, precision);
+                record(&name, &mut || train_case(e, image, label, &spec, batch, steps, precision));
+            }
         }
     }
 }

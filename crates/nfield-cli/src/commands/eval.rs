@@ -43,7 +43,7 @@ pub fn run(args: EvalArgs) -> Result<u8> {
     let mut engine = AnyEngine::select(Request {
         choice: args.engine,
         threads: args.threads,
-        precision: nfield::Precision::Fp32,
+        precision: Some(nfield::Precision::Fp32),
         train: None,
         quiet: true,
     })?;

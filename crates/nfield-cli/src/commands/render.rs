@@ -90,7 +90,7 @@ pub fn run(args: RenderArgs) -> Result<u8> {
     let mut engine = AnyEngine::select(Request {
         choice: args.engine,
         threads: args.threads,
-        precision: args.precision.precision(),
+        precision: Some(args.precision.precision()),
         train: None,
         quiet: args.quiet,
     })?;

@@ -123,15 +123,17 @@ pub struct TrainArgs {
     /// Engine to train on.
     #[arg(long, value_enum, default_value_t = EngineChoice::Auto, help_heading = "Engine")]
     pub engine: EngineChoice,
-    /// Arithmetic of the matrix products on engines that have a choice (CUDA: fp16 or bf16
-    /// on the tensor cores with fp32 accumulation and fp32 master weights, or fp32 everywhere
-    /// on the SIMT cores, ~4× slower; tf32 on the tensor cores through the weight-streaming
-    /// step (widths up to 128 for 8 hidden layers); the CPU engine computes in
-    /// fp32). fp16 is the default: SIREN's and the Fourier MLP's activations are bounded, so
-    /// fp16's 3 extra mantissa bits cost no range; its gradients are 3× or more closer to f64
-    /// than bf16's (BENCHMARKS.md), at the same speed.
-    #[arg(long, value_enum, default_value_t = PrecisionChoice::Fp16, help_heading = "Engine")]
-    pub precision: PrecisionChoice,
+    /// Arithmetic of the matrix products on engines that have a choice [default: fp16 on CUDA,
+    /// fp32 on wgpu]. CUDA: fp16 or bf16 on the tensor cores with fp32 accumulation and fp32
+    /// master weights, or fp32 everywhere on the SIMT cores, ~4× slower; tf32 on the tensor
+    /// cores through the weight-streaming step (widths up to 128 for 8 hidden layers). fp16 is
+    /// CUDA's default: SIREN's and the Fourier MLP's activations are bounded, so fp16's 3 extra
+    /// mantissa bits cost no range; its gradients are 3× or more closer to f64 than bf16's
+    /// (BENCHMARKS.md), at the same speed. wgpu: fp32, or fp16 on cooperative matrices where the
+    /// device has them (tensor cores; slower than fp32 on an H100 today, BENCHMARKS.md), else
+    /// fp32 with a notice. The CPU engine computes in fp32.
+    #[arg(long, value_enum, help_heading = "Engine")]
+    pub precision: Option<PrecisionChoice>,
     /// CPU threads [all cores].
     #[arg(long, help_heading = "Engine")]
     pub threads: Option<usize>,
@@ -293,7 +295,7 @@ pub fn run(args: TrainArgs) -> Result<u8> {
     let mut engine = AnyEngine::select(Request {
         choice: args.engine,
         threads: args.threads,
-        precision: args.precision.precision(),
+        precision: args.precision.map(PrecisionChoice::precision),
         train: Some(&model.spec),
         quiet: mode == Mode::Quiet || mode == Mode::Json,
     })?;

@@ -9,11 +9,11 @@
 
 use crate::engines::{self, AnyEngine, EngineChoice, PrecisionChoice, Request, StrategyChoice};
 use anyhow::{Context, Result};
+use nfield::Engine;
 use nfield::data::Image;
 use nfield::format::{self, ModelFile};
 use nfield::model::{ImageSize, Model, ModelSpec};
 use nfield::train::TrainOptions;
-use nfield::{Engine, Precision};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
@@ -22,10 +22,6 @@ use std::time::{Duration, Instant};
 
 /// The shortest time between two parameter snapshots.
 pub const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(100);
-/// Training precision where the engine has a choice: `nfield train`'s default (fp16 matrix
-/// operands on CUDA's tensor cores, which hash-grid training on CUDA requires; the CPU and wgpu
-/// engines train in fp32 whatever is asked).
-const TRAIN_PRECISION: Precision = Precision::Fp16;
 /// The time a chunk of steps aims for.
 const CHUNK_TARGET: Duration = Duration::from_millis(30);
 
@@ -150,10 +146,9 @@ fn worker(
     mailbox: Arc<Mutex<Option<Model>>>,
 ) -> Result<()> {
     // The engine for a model (a new architecture may need another: CUDA trains fewer models),
-    // announced to the UI.
+    // announced to the UI. Each engine trains in its default precision (CUDA fp16, wgpu fp32).
     let select = |spec: &ModelSpec, quiet: bool| -> Result<AnyEngine> {
-        let engine =
-            AnyEngine::select(Request { choice, threads: None, precision: TRAIN_PRECISION, train: Some(spec), quiet })?;
+        let engine = AnyEngine::select(Request { choice, threads: None, precision: None, train: Some(spec), quiet })?;
         let _ = report.send(Report::Engine(format!("{} on {}", engine.name(), engine.device())));
         Ok(engine)
     };

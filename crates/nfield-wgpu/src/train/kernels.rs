@@ -16,8 +16,12 @@ pub mod sources {
     pub const BATCH: &str = include_str!("../../shaders/train_batch.wgsl");
     /// The Layer record.
     pub const LAYER: &str = include_str!("../../shaders/train_layer.wgsl");
-    /// The tiled matrix product.
+    /// What both matrix-product cores share: the operands' reading, the result block.
+    pub const GEMM_OPERANDS: &str = include_str!("../../shaders/train_gemm_operands.wgsl");
+    /// The tiled matrix product in f32.
     pub const GEMM: &str = include_str!("../../shaders/train_gemm.wgsl");
+    /// The tiled matrix product on cooperative matrices (f16 operands, f32 accumulation).
+    pub const GEMM_MATRIX: &str = include_str!("../../shaders/train_gemm_matrix.wgsl");
     /// Sampling.
     pub const SAMPLE: &str = include_str!("../../shaders/train_sample.wgsl");
     /// SIREN's identity encoding.
@@ -74,6 +78,8 @@ pub struct Buffers {
 
 /// One compute dispatch: pipeline, its bind group and workgroup counts.
 pub struct Dispatch {
+    /// What it computes (the pass's name; [`super::Trainer::profile_step`] adds up by it).
+    pub label: &'static str,
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     groups: [u32; 3],
@@ -151,6 +157,9 @@ fn constants(
         ("EPS", f(adam.eps)),
         ("HASH_TABLE", hash.to_string()),
         ("TABLE_GRAD_SCALE", f(table_grad_scale(plan.batch))),
+        // deltas carry the loss's 1/batch: scaled by the batch's power of two they are O(1)
+        // when rounded to f16 for the cooperative-matrix products (train_gemm_matrix.wgsl)
+        ("DELTA_SCALE", f(table_grad_scale(plan.batch))),
         ("FROZEN_START", u(frozen.start)),
         ("FROZEN_END", u(frozen.end)),
     ]
@@ -170,7 +179,8 @@ pub struct TargetShape {
 
 /// The tiling of one GEMM pipeline (train_gemm.wgsl): a `tile_m × tile_n` tile of the product
 /// per workgroup, a `tm × tn` block per invocation, `k_groups` invocation groups splitting every
-/// k chunk, and `vec`: 16-byte operand and result accesses.
+/// k chunk, `vec`: 16-byte operand and result accesses, and `matrix`: the products on
+/// cooperative matrices (train_gemm_matrix.wgsl, one shape: [`GemmShape::MATRIX`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GemmShape {
     /// Rows of the tile.
@@ -185,30 +195,59 @@ pub struct GemmShape {
     pub k_groups: u32,
     /// Whether every operand row and offset is a multiple of 4 floats.
     pub vec: bool,
+    /// Whether the products run on cooperative matrices in f16 (train_gemm_matrix.wgsl).
+    pub matrix: bool,
 }
 
 /// Floats of k staged per chunk (train_gemm.wgsl `TILE_K`).
 const TILE_K: u32 = 16;
+/// Values of k staged per chunk on cooperative matrices (train_gemm_matrix.wgsl `TILE_K`).
+const MATRIX_TILE_K: u32 = 32;
+/// The subgroup width train_gemm_matrix.wgsl is written for (four subgroups a workgroup).
+pub const MATRIX_SUBGROUP: u32 = 32;
 
 impl GemmShape {
+    /// The cooperative-matrix core's one shape: 64 × 64 tiles, 128 invocations (four subgroups
+    /// of 32, each a 32 × 32 quarter), read back as 4 × 8 blocks per invocation.
+    pub const MATRIX: GemmShape =
+        GemmShape { tile_m: 64, tile_n: 64, tm: 4, tn: 8, k_groups: 1, vec: false, matrix: true };
+
+    fn tile_k(&self) -> u32 {
+        if self.matrix { MATRIX_TILE_K } else { TILE_K }
+    }
+
     /// Invocations per workgroup.
     pub fn threads(&self) -> u32 {
         self.k_groups * (self.tile_m / self.tm) * (self.tile_n / self.tn)
     }
 
     /// Bytes of workgroup memory: two buffers of a chunk of both operands, plus the parked row
-    /// sums of `k_groups = 2`.
+    /// sums of `k_groups = 2` (f32); on cooperative matrices two buffers of both f16 operands
+    /// (rows padded by 8 halves; the larger of the two layouts), the f32 result tile (rows
+    /// padded by 4) and every invocation's row sums.
     pub fn workgroup_bytes(&self, row_sums: bool) -> u32 {
+        if self.matrix {
+            let k = MATRIX_TILE_K;
+            let staged = |rows: u32| (rows * (k + 8)).max(k * (rows + 8));
+            return 2 * 2 * (staged(self.tile_m) + staged(self.tile_n))
+                + 4 * self.tile_m * (self.tile_n + 4)
+                + 16 * self.parked_rows(row_sums);
+        }
         2 * TILE_K * (self.tile_m + self.tile_n) * 4 + 16 * self.parked_rows(row_sums)
     }
 
-    /// 16-byte row sums parked by the second k group (the `PARK_ROWS` lines of the shader).
+    /// 16-byte row sums parked by the second k group, or by every invocation on cooperative
+    /// matrices (the `PARK_ROWS` lines of the shaders).
     fn parked_rows(&self, row_sums: bool) -> u32 {
-        if self.park_rows(row_sums) { self.threads() / self.k_groups * self.tm / 4 } else { 0 }
+        match (self.park_rows(row_sums), self.matrix) {
+            (false, _) => 0,
+            (true, true) => self.threads(),
+            (true, false) => self.threads() / self.k_groups * self.tm / 4,
+        }
     }
 
     fn park_rows(&self, row_sums: bool) -> bool {
-        self.k_groups > 1 && row_sums
+        (self.k_groups > 1 || self.matrix) && row_sums
     }
 
     /// The constants train_gemm.wgsl reads.
@@ -227,8 +266,8 @@ impl GemmShape {
     fn unroll_counts(&self) -> [(&'static str, usize); 6] {
         let t = self.threads();
         [
-            ("LOADS_A", (self.tile_m * TILE_K / 4 / t) as usize),
-            ("LOADS_B", (self.tile_n * TILE_K / 4 / t) as usize),
+            ("LOADS_A", (self.tile_m * self.tile_k() / 4 / t) as usize),
+            ("LOADS_B", (self.tile_n * self.tile_k() / 4 / t) as usize),
             ("ROW_VECS", (self.tm / 4) as usize),
             ("COL_VECS", (self.tn / 4) as usize),
             ("ACC", (self.tm * self.tn / 4) as usize),
@@ -236,8 +275,11 @@ impl GemmShape {
         ]
     }
 
-    /// Checks the divisibility the shader assumes.
+    /// Checks the divisibility the shader assumes (and the matrix core's one shape).
     fn valid(&self) -> bool {
+        if self.matrix {
+            return GemmShape { vec: false, ..*self } == GemmShape::MATRIX;
+        }
         let t = self.threads();
         let fits_parking = self.k_groups == 1
             || (self.k_groups == 2 && self.tile_m * self.tile_n <= 2 * TILE_K * (self.tile_m + self.tile_n));
@@ -267,19 +309,77 @@ fn vec_layer(r: &LayerRecord) -> bool {
 /// device offers less. 8 × 8 per invocation halves the workgroup-memory loads per FMA but
 /// measured 2.8× slower on an H100 through Vulkan (SIREN-64×8 training at batch 2^18: 18.7 M
 /// samples/s against 53.3 with 4 × 8; the driver spills the 64 accumulators).
-fn layer_shape(gpu: &Gpu, vec: bool) -> GemmShape {
+/// With `matrix`, the cooperative-matrix shape instead.
+fn layer_shape(gpu: &Gpu, vec: bool, matrix: bool) -> GemmShape {
+    if matrix {
+        return GemmShape { vec, ..GemmShape::MATRIX };
+    }
     let big = layer_shape_big(vec);
     if big.workgroup_bytes(false) <= gpu.workgroup_memory { big } else { GemmShape { tile_m: 64, ..big } }
 }
 
 fn layer_shape_big(vec: bool) -> GemmShape {
-    GemmShape { tile_m: 128, tile_n: 64, tm: 4, tn: 8, k_groups: 1, vec }
+    GemmShape { tile_m: 128, tile_n: 64, tm: 4, tn: 8, k_groups: 1, vec, matrix: false }
 }
 
 /// The weight gradients' tiling: 64 outputs × 64 inputs, 4 × 8 per invocation, two groups of
-/// 128 invocations splitting each k chunk (256 invocations, 16 KiB + 2 KiB).
-fn weight_grad_shape(vec: bool) -> GemmShape {
-    GemmShape { tile_m: 64, tile_n: 64, tm: 4, tn: 8, k_groups: 2, vec }
+/// 128 invocations splitting each k chunk (256 invocations, 16 KiB + 2 KiB); with `matrix`, the
+/// cooperative-matrix shape.
+fn weight_grad_shape(vec: bool, matrix: bool) -> GemmShape {
+    if matrix {
+        return GemmShape { vec, ..GemmShape::MATRIX };
+    }
+    GemmShape { tile_m: 64, tile_n: 64, tm: 4, tn: 8, k_groups: 2, vec, matrix: false }
+}
+
+/// Whether `gpu` can run the training products on cooperative matrices (fp16 training):
+/// f16 cooperative matrices ([`Gpu::cooperative_matrix_f16`]), subgroups of exactly
+/// [`MATRIX_SUBGROUP`] invocations, and the workgroup memory of [`GemmShape::MATRIX`]. `Err`
+/// says what is missing.
+pub fn matrix_training(gpu: &Gpu) -> std::result::Result<(), String> {
+    let (lo, hi) = (gpu.info.subgroup_min_size, gpu.info.subgroup_max_size);
+    let need = GemmShape::MATRIX.workgroup_bytes(true);
+    if !gpu.cooperative_matrix_f16 {
+        Err(format!("{} offers no f16 cooperative matrices (tensor cores through wgpu)", gpu.describe()))
+    } else if (lo, hi) != (MATRIX_SUBGROUP, MATRIX_SUBGROUP) {
+        Err(format!("{} has subgroups of {lo}..={hi} invocations, not exactly {MATRIX_SUBGROUP}", gpu.describe()))
+    } else if gpu.workgroup_memory < need {
+        Err(format!("{} has {} bytes of workgroup memory, fewer than {need}", gpu.describe(), gpu.workgroup_memory))
+    } else {
+        Ok(())
+    }
+}
+
+/// The source of a GEMM pipeline: the model header and training constants, `shape`'s
+/// constants, the shared operand reading, the core `shape` selects and the pass `pass`
+/// (train_forward, train_backward or train_weight_grad), preprocessed and unrolled for `shape`.
+fn gemm_source(
+    spec: &ModelSpec,
+    consts: &[(&'static str, String)],
+    pass: &str,
+    shape: GemmShape,
+    row_sums: bool,
+) -> String {
+    use sources::*;
+    debug_assert!(shape.valid(), "{shape:?}");
+    let mut all = consts.to_vec();
+    all.extend(shape.constants());
+    let core = if shape.matrix { GEMM_MATRIX } else { GEMM };
+    let source = codegen::assemble(spec, &all, &[files::COMMON, BATCH, LAYER, GEMM_OPERANDS, core, pass]);
+    let mut flags = Vec::new();
+    if shape.park_rows(row_sums) {
+        flags.push("PARK_ROWS");
+    }
+    if shape.matrix {
+        flags.push("MATRIX");
+    }
+    let source = codegen::unroll(&codegen::preprocess(&source, &flags), &shape.unroll_counts());
+    if shape.matrix {
+        // enable directives come before every declaration
+        format!("enable f16;\nenable wgpu_cooperative_matrix;\n{source}")
+    } else {
+        source
+    }
 }
 
 fn bind(
@@ -292,7 +392,10 @@ fn bind(
 }
 
 impl Kernels {
-    /// Compiles every pipeline of `spec`'s step and binds it to `bufs`.
+    /// Compiles every pipeline of `spec`'s step and binds it to `bufs`; with `matrix`, the MLP's
+    /// products run on cooperative matrices in f16 ([`GemmShape::MATRIX`]; the caller checks
+    /// that the device has them, [`matrix_training`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         gpu: &Gpu,
         spec: &ModelSpec,
@@ -301,19 +404,16 @@ impl Kernels {
         opts: &TrainOptions,
         target: &TargetShape,
         bufs: &Buffers,
+        matrix: bool,
     ) -> Result<Kernels> {
         use sources::*;
         let consts = constants(spec, layout, plan, opts, target);
         let src = |parts: &[&str]| codegen::assemble(spec, &consts, parts);
-        // A GEMM pipeline of `shape`: its constants, and its loops over the invocation's block
-        // unrolled (so that `acc` is indexed by constants and stays in registers).
-        let gemm_pipeline = |label: &str, entry: &str, parts: &[&str], shape: GemmShape, row_sums: bool| {
-            debug_assert!(shape.valid(), "{shape:?}");
-            let mut all = consts.clone();
-            all.extend(shape.constants());
-            let flags: &[&str] = if shape.park_rows(row_sums) { &["PARK_ROWS"] } else { &[] };
-            let source = codegen::assemble(spec, &all, parts);
-            let source = codegen::unroll(&codegen::preprocess(&source, flags), &shape.unroll_counts());
+        // A GEMM pipeline of `shape` for the pass in `pass` (train_forward, …): its constants,
+        // its core, and its loops over the invocation's block unrolled (so that `acc` is indexed
+        // by constants and stays in registers).
+        let gemm_pipeline = |label: &str, entry: &str, pass: &str, shape: GemmShape, row_sums: bool| {
+            let source = gemm_source(spec, &consts, pass, shape, row_sums);
             gpu.compute_pipeline(label, &source, entry)
         };
         let common = files::COMMON;
@@ -331,7 +431,7 @@ impl Kernels {
             &sample,
             &[(0, &bufs.target), (1, &bufs.subset), (2, &bufs.batch), (3, &bufs.step_info), (4, &bufs.chunk_info)],
         )?;
-        chunk.push(Dispatch { pipeline: sample, bind_group: bg, groups: [c / LOSS_GROUP, 1, 1] });
+        chunk.push(Dispatch { label: "sample", pipeline: sample, bind_group: bg, groups: [c / LOSS_GROUP, 1, 1] });
 
         let (entry, units) = match spec {
             ModelSpec::Siren(_) => ("train_encode_identity", 1),
@@ -348,12 +448,11 @@ impl Kernels {
         } else {
             bind(gpu, entry, &encode, &[(0, &bufs.params), (1, &bufs.batch), (2, &bufs.acts)])?
         };
-        chunk.push(Dispatch { pipeline: encode, bind_group: bg, groups: [c.div_ceil(64), units, 1] });
+        chunk.push(Dispatch { label: "encode", pipeline: encode, bind_group: bg, groups: [c.div_ceil(64), units, 1] });
 
-        let forward_parts = [common, BATCH, LAYER, GEMM, FORWARD];
         let siren_first = if siren {
-            let shape = layer_shape(gpu, false);
-            Some(gemm_pipeline("train_siren_first", "train_siren_first", &forward_parts, shape, false)?)
+            let shape = layer_shape(gpu, false, false);
+            Some(gemm_pipeline("train_siren_first", "train_siren_first", FORWARD, shape, false)?)
         } else {
             None
         };
@@ -363,14 +462,14 @@ impl Kernels {
         let mut weight_grad: Vec<(GemmShape, wgpu::ComputePipeline)> = Vec::new();
         let cached = |cache: &mut Vec<(GemmShape, wgpu::ComputePipeline)>,
                       entry: &str,
-                      parts: &[&str],
+                      pass: &str,
                       shape: GemmShape,
                       row_sums: bool|
          -> Result<wgpu::ComputePipeline> {
             if let Some((_, p)) = cache.iter().find(|(s, _)| *s == shape) {
                 return Ok(p.clone());
             }
-            let p = gemm_pipeline(entry, entry, parts, shape, row_sums)?;
+            let p = gemm_pipeline(entry, entry, pass, shape, row_sums)?;
             cache.push((shape, p.clone()));
             Ok(p)
         };
@@ -401,13 +500,11 @@ impl Kernels {
                 outputs,
                 ..Default::default()
             };
-            let shape = layer_shape(gpu, vec_layer(&r));
+            let shape = layer_shape(gpu, vec_layer(&r), matrix);
             let rb = layer_record("train_forward layer", r);
             let (pipeline, groups) = match (&siren_first, l) {
                 (Some(p), 0) => (p.clone(), [outputs.div_ceil(64), c.div_ceil(64), 1]),
-                _ => {
-                    (cached(&mut forward, "train_forward", &forward_parts, shape, false)?, shape.groups(c, outputs, 1))
-                }
+                _ => (cached(&mut forward, "train_forward", FORWARD, shape, false)?, shape.groups(c, outputs, 1)),
             };
             let bg = bind(
                 gpu,
@@ -415,7 +512,7 @@ impl Kernels {
                 &pipeline,
                 &[(0, &bufs.params), (1, &bufs.acts), (2, &bufs.derivs), (3, &rb)],
             )?;
-            chunk.push(Dispatch { pipeline, bind_group: bg, groups });
+            chunk.push(Dispatch { label: "forward", pipeline, bind_group: bg, groups });
         }
 
         let reduce = if gpu.subgroups { REDUCE_SUBGROUP } else { REDUCE_TREE };
@@ -426,10 +523,8 @@ impl Kernels {
             &loss,
             &[(0, &bufs.acts), (1, &bufs.batch), (2, &bufs.deltas), (3, &bufs.loss_partials), (4, &bufs.chunk_info)],
         )?;
-        chunk.push(Dispatch { pipeline: loss, bind_group: bg, groups: [c / LOSS_GROUP, 1, 1] });
+        chunk.push(Dispatch { label: "loss", pipeline: loss, bind_group: bg, groups: [c / LOSS_GROUP, 1, 1] });
 
-        let backward_parts = [common, BATCH, LAYER, GEMM, BACKWARD];
-        let weight_grad_parts = [common, BATCH, LAYER, GEMM, WEIGHT_GRAD];
         let fourier_b = layout.encoding_trainable && matches!(spec, ModelSpec::Fourier(_));
         let hash = matches!(spec, ModelSpec::HashGrid(_));
         for (l, slot) in layout.layers.iter().enumerate().rev() {
@@ -447,16 +542,21 @@ impl Kernels {
                 outputs,
                 ..Default::default()
             };
-            let shape = weight_grad_shape(vec_layer(&r));
+            let shape = weight_grad_shape(vec_layer(&r), matrix);
             let rb = layer_record("train_weight_grad layer", r);
-            let pipeline = cached(&mut weight_grad, "train_weight_grad", &weight_grad_parts, shape, true)?;
+            let pipeline = cached(&mut weight_grad, "train_weight_grad", WEIGHT_GRAD, shape, true)?;
             let bg = bind(
                 gpu,
                 "train_weight_grad",
                 &pipeline,
                 &[(0, &bufs.partials), (1, &bufs.deltas), (2, &bufs.acts), (3, &rb), (4, &bufs.chunk_info)],
             )?;
-            chunk.push(Dispatch { pipeline, bind_group: bg, groups: shape.groups(outputs, inputs, plan.splits) });
+            chunk.push(Dispatch {
+                label: "weight_grad",
+                pipeline,
+                bind_group: bg,
+                groups: shape.groups(outputs, inputs, plan.splits),
+            });
             if l == 0 && !(fourier_b || hash) {
                 continue;
             }
@@ -479,16 +579,16 @@ impl Kernels {
                 outputs,
                 ..Default::default()
             };
-            let shape = layer_shape(gpu, vec_layer(&r));
+            let shape = layer_shape(gpu, vec_layer(&r), matrix);
             let rb = layer_record("train_backward layer", r);
-            let pipeline = cached(&mut backward, "train_backward", &backward_parts, shape, false)?;
+            let pipeline = cached(&mut backward, "train_backward", BACKWARD, shape, false)?;
             let bg = bind(
                 gpu,
                 "train_backward",
                 &pipeline,
                 &[(0, &bufs.params), (1, &bufs.deltas), (2, &bufs.derivs), (3, &rb)],
             )?;
-            chunk.push(Dispatch { pipeline, bind_group: bg, groups: shape.groups(c, inputs, 1) });
+            chunk.push(Dispatch { label: "backward", pipeline, bind_group: bg, groups: shape.groups(c, inputs, 1) });
         }
 
         if fourier_b || hash {
@@ -513,7 +613,7 @@ impl Kernels {
                     &[(1, &bufs.partials), (2, &bufs.batch), (3, &bufs.acts), (4, &bufs.deltas), (5, &bufs.chunk_info)],
                 )?
             };
-            chunk.push(Dispatch { pipeline, bind_group: bg, groups });
+            chunk.push(Dispatch { label: "encoding_grad", pipeline, bind_group: bg, groups });
         }
 
         let adam = gpu.compute_pipeline("adam_step", &src(&[common, BATCH, ADAM]), "adam_step")?;
@@ -524,7 +624,7 @@ impl Kernels {
             &[(0, &bufs.params), (1, &bufs.partials), (2, &bufs.table_grad), (3, &bufs.moments), (4, &bufs.step_info)],
         )?;
         let groups = (layout.total as u32).div_ceil(256).clamp(1, 4096);
-        let adam = Dispatch { pipeline: adam, bind_group: bg, groups: [groups, 1, 1] };
+        let adam = Dispatch { label: "adam", pipeline: adam, bind_group: bg, groups: [groups, 1, 1] };
         Ok(Kernels { chunk, adam, _layer_records: records })
     }
 }
@@ -532,22 +632,53 @@ impl Kernels {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nfield::testing::test_specs;
+
+    /// Every pass of every test model through both cores, compiled to SPIR-V by naga: the
+    /// cooperative-matrix core cannot run on CI's lavapipe, so this is where CI checks it.
+    #[test]
+    fn gemm_pipelines_compile_to_spirv() {
+        for spec in test_specs() {
+            let layout = spec.layout();
+            let plan = Plan::for_binding(1 << 31, &spec, &layout, 1 << 12).expect("plan");
+            let target = TargetShape { width: 64, height: 64, n_pixels: 4096, has_subset: false };
+            let consts = constants(&spec, &layout, &plan, &TrainOptions::default(), &target);
+            for pass in [sources::FORWARD, sources::BACKWARD, sources::WEIGHT_GRAD] {
+                let row_sums = pass == sources::WEIGHT_GRAD;
+                let scalar = if row_sums { weight_grad_shape(true, false) } else { layer_shape_big(true) };
+                for shape in [GemmShape::MATRIX, GemmShape { vec: true, ..GemmShape::MATRIX }, scalar] {
+                    let label = format!("{} {shape:?}", spec.describe());
+                    codegen::compile_to_spirv(&label, &gemm_source(&spec, &consts, pass, shape, row_sums));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn matrix_shape_fits_nvidia_workgroup_memory() {
+        assert!(GemmShape::MATRIX.valid());
+        assert_eq!(GemmShape::MATRIX.threads(), 4 * MATRIX_SUBGROUP);
+        // 2 · 2 · (64 · 40 + 64 · 40) + 4 · 64 · 68 + 16 · 128 bytes
+        assert_eq!(GemmShape::MATRIX.workgroup_bytes(true), 20480 + 17408 + 2048);
+        assert!(GemmShape::MATRIX.workgroup_bytes(true) <= 48 << 10);
+    }
 
     #[test]
     fn gemm_shapes_are_valid_and_fit_32_kib() {
         for vec in [false, true] {
             let big = layer_shape_big(vec);
             for (shape, row_sums) in
-                [(big, false), (GemmShape { tile_m: 64, ..big }, false), (weight_grad_shape(vec), true)]
+                [(big, false), (GemmShape { tile_m: 64, ..big }, false), (weight_grad_shape(vec, false), true)]
             {
                 assert!(shape.valid(), "{shape:?}");
                 assert!(shape.workgroup_bytes(row_sums) <= 32 << 10, "{shape:?}");
             }
         }
-        assert_eq!(weight_grad_shape(true).threads(), 256);
-        assert_eq!(weight_grad_shape(true).workgroup_bytes(true), 18 << 10);
+        assert_eq!(weight_grad_shape(true, false).threads(), 256);
+        assert_eq!(weight_grad_shape(true, false).workgroup_bytes(true), 18 << 10);
         assert!(
-            GemmShape { tile_m: 64, tile_n: 64, tm: 4, tn: 8, k_groups: 1, vec: true }.workgroup_bytes(false)
+            GemmShape { tile_m: 64, tile_n: 64, tm: 4, tn: 8, k_groups: 1, vec: true, matrix: false }
+                .workgroup_bytes(false)
                 <= 16 << 10
         );
     }

@@ -122,13 +122,18 @@ fn too_big(what: &str, batch: u32, detail: String) -> Error {
 impl Plan {
     /// The plan for `spec` at `batch` samples per step on `gpu` (binding limit, memory budget).
     pub fn new(gpu: &Gpu, spec: &ModelSpec, layout: &ParamLayout, batch: u32) -> Result<Plan> {
+        Plan::for_binding(gpu.max_binding, spec, layout, batch)
+    }
+
+    /// [`Plan::new`] for a device whose storage bindings hold at most `max_binding` bytes.
+    pub fn for_binding(max_binding: u64, spec: &ModelSpec, layout: &ParamLayout, batch: u32) -> Result<Plan> {
         let dims: Vec<(u32, u32)> = layout.layers.iter().map(|l| (l.inputs as u32, l.outputs as u32)).collect();
         let enc_dim = dims[0].0 as u64;
         let acts_per_sample = enc_dim + dims.iter().map(|d| d.1 as u64).sum::<u64>();
         let delta_width = dims.iter().map(|d| d.0.max(d.1)).max().unwrap_or(3).max(3);
         let bytes_per_sample = 4 * (2 * acts_per_sample + 2 * delta_width as u64 + 5);
         let per_binding = 4 * acts_per_sample.max(2 * delta_width as u64);
-        let limit = (gpu.max_binding / per_binding).min(CHUNK_BUDGET / bytes_per_sample).min(MAX_CHUNK as u64);
+        let limit = (max_binding / per_binding).min(CHUNK_BUDGET / bytes_per_sample).min(MAX_CHUNK as u64);
         let max_chunk = (limit as u32 / LOSS_GROUP) * LOSS_GROUP;
         if max_chunk == 0 {
             return Err(too_big(
@@ -137,7 +142,7 @@ impl Plan {
                 format!(
                     "one chunk of {LOSS_GROUP} samples needs {:.1} MiB per buffer, the device binds at most {:.1} MiB",
                     (LOSS_GROUP as u64 * per_binding) as f64 / 1048576.0,
-                    gpu.max_binding as f64 / 1048576.0
+                    max_binding as f64 / 1048576.0
                 ),
             ));
         }
@@ -157,18 +162,18 @@ impl Plan {
             layout.encoding.start
         };
         let grad_bytes = 4 * grad_len as u64;
-        if grad_bytes > gpu.max_binding {
+        if grad_bytes > max_binding {
             return Err(too_big(
                 &spec.describe(),
                 batch,
                 format!(
                     "its {grad_len} gradients need {:.1} MiB, the device binds at most {:.1} MiB",
                     grad_bytes as f64 / 1048576.0,
-                    gpu.max_binding as f64 / 1048576.0
+                    max_binding as f64 / 1048576.0
                 ),
             ));
         }
-        let by_memory = (gpu.max_binding.min(PARTIALS_BUDGET) / grad_bytes).max(1) as u32;
+        let by_memory = (max_binding.min(PARTIALS_BUDGET) / grad_bytes).max(1) as u32;
         let splits = (chunk / SAMPLES_PER_SPLIT).clamp(1, MAX_SPLITS).min(by_memory);
         let k_split = chunk.div_ceil(splits).div_ceil(16) * 16;
         let splits = chunk.div_ceil(k_split);
