@@ -15,27 +15,30 @@
 //                         the products are divided by it again, exactly
 // and stores its @builtin(subgroup_id) into `g_sg` before calling gemm_tile.
 //
-// k advances in chunks of TILE_K = 32 (two 16-deep products), double-buffered as in
-// train_gemm.wgsl: the next chunk is read from global memory (train_gemm_operands.wgsl) while
-// the current one is multiplied, one barrier a chunk. Each operand is staged as it lies in
-// memory, without transposing: rows along k ([m][k], [n][k]) where it is k-contiguous, else
-// rows along m or n ([k][m], [k][n]); cooperative loads read either layout (coopLoadT row-major,
-// coopLoad column-major). Rows are padded by 8 halves (16 bytes), which spreads them over the
-// banks. After the last chunk every subgroup stores its accumulators into `tile_c` (f32,
-// row-major), and every invocation reads its TM × TN block from there into `acc`.
+// k advances in chunks of TILE_K = 16, single-buffered: the next chunk is read from global memory
+// into registers (train_gemm_operands.wgsl) while the current one is multiplied, then stored
+// after a barrier. Fewer bytes of workgroup memory let more workgroups share a multiprocessor,
+// which is what this kernel is bound by (H100 through Vulkan, SIREN-64×8 training at 2^18:
+// 6.9 ms a step with 32-deep double-buffered chunks, 38 KiB; 4.9 ms like this, 25 KiB; fp32's
+// train_gemm.wgsl 5.1 ms). Each operand is staged as it lies in memory, without transposing:
+// rows along k ([m][k], [n][k]) where it is k-contiguous, else rows along m or n ([k][m],
+// [k][n]); cooperative loads read either layout (coopLoadT row-major, coopLoad column-major).
+// Rows are padded by 8 halves (16 bytes), which spreads them over the banks. After the last
+// chunk every subgroup stores its accumulators into `tile_c` (f32, row-major), and every
+// invocation reads its TM × TN block from there into `acc`.
 // Row sums (ROW_SUMS: the bias gradients, where a is not k-contiguous) are added in f32 from the
 // fetched values: with 128 invocations every fetch of an invocation covers the same four rows
 // (4·(lid % 16)), so each keeps one running vec4, and the eight invocations of a row group are
 // summed in a fixed order at the end (lines under `//#if PARK_ROWS`). The summation order is
 // fixed throughout: deterministic.
-// Workgroup memory: 2 · 2 · (A_HALVES + B_HALVES) + 4 · 64 · C_STRIDE (+ 16 · 128) bytes =
-// 37.9 KiB (39.9 KiB).
+// Workgroup memory: 2 · (A_HALVES + B_HALVES) + 4 · 64 · C_STRIDE (+ 16 · 128) bytes = 23 KiB
+// (25 KiB).
 
 alias MatA = coop_mat16x16<f16, A>;
 alias MatB = coop_mat16x16<f16, B>;
 alias MatC = coop_mat16x16<f32, C>;
 
-const TILE_K: u32 = 32u;
+const TILE_K: u32 = 16u;
 // row strides of the staged operands, in halves: rows along k, and rows along m or n
 const K_STRIDE: u32 = TILE_K + 8u;
 const A_MN_STRIDE: u32 = TILE_M + 8u;
@@ -44,8 +47,8 @@ const A_HALVES: u32 = select(TILE_K * A_MN_STRIDE, TILE_M * K_STRIDE, A_K_CONTIG
 const B_HALVES: u32 = select(TILE_K * B_MN_STRIDE, TILE_N * K_STRIDE, B_K_CONTIGUOUS);
 const C_STRIDE: u32 = TILE_N + 4u;
 
-var<workgroup> tile_a: array<f16, 2u * A_HALVES>;
-var<workgroup> tile_b: array<f16, 2u * B_HALVES>;
+var<workgroup> tile_a: array<f16, A_HALVES>;
+var<workgroup> tile_b: array<f16, B_HALVES>;
 var<workgroup> tile_c: array<f32, TILE_M * C_STRIDE>;
 //#if PARK_ROWS
 // every invocation's running row sums (ROW_SUMS: kernels.rs keeps these lines then)
@@ -56,37 +59,37 @@ var<private> g_sg: u32;
 // Σ over the fetched k of a(4·(lid % 16) + 0..3, k) (ROW_SUMS only)
 var<private> row_part: vec4<f32>;
 
-// Stores a's group e (a_group) into buffer buf as f16, scaled by A_SCALE.
-fn stash_a(e: u32, buf: u32, v: vec4<f32>) {
+// Stores a's group e (a_group) as f16, scaled by A_SCALE.
+fn stash_a(e: u32, v: vec4<f32>) {
     let g = a_group(e);
     let h = vec4<f16>(v * A_SCALE);
     // four k of row m, or four m of row k
-    let at = buf * A_HALVES + select(g.y * A_MN_STRIDE + g.x, g.x * K_STRIDE + g.y, A_K_CONTIGUOUS);
+    let at = select(g.y * A_MN_STRIDE + g.x, g.x * K_STRIDE + g.y, A_K_CONTIGUOUS);
     tile_a[at] = h.x;
     tile_a[at + 1u] = h.y;
     tile_a[at + 2u] = h.z;
     tile_a[at + 3u] = h.w;
 }
 
-// Stores b's group e (b_group) into buffer buf as f16.
-fn stash_b(e: u32, buf: u32, v: vec4<f32>) {
+// Stores b's group e (b_group) as f16.
+fn stash_b(e: u32, v: vec4<f32>) {
     let g = b_group(e);
     let h = vec4<f16>(v);
     // four k of row n, or four n of row k
-    let at = buf * B_HALVES + select(g.x * B_MN_STRIDE + g.y, g.y * K_STRIDE + g.x, B_K_CONTIGUOUS);
+    let at = select(g.x * B_MN_STRIDE + g.y, g.y * K_STRIDE + g.x, B_K_CONTIGUOUS);
     tile_b[at] = h.x;
     tile_b[at + 1u] = h.y;
     tile_b[at + 2u] = h.z;
     tile_b[at + 3u] = h.w;
 }
 
-// Writes the prefetched share into buffer buf (and adds a's values to the row sums).
-fn stash(buf: u32) {
+// Writes the prefetched share into the tiles (and adds a's values to the row sums).
+fn stash() {
 //#unroll LOADS_A
-    stash_a(g_lid + {o}u * THREADS, buf, next_a[{o}u]);
+    stash_a(g_lid + {o}u * THREADS, next_a[{o}u]);
 //#end
 //#unroll LOADS_B
-    stash_b(g_lid + {o}u * THREADS, buf, next_b[{o}u]);
+    stash_b(g_lid + {o}u * THREADS, next_b[{o}u]);
 //#end
     if (ROW_SUMS) {
 //#unroll LOADS_A
@@ -95,20 +98,20 @@ fn stash(buf: u32) {
     }
 }
 
-// The 16 × 16 block of a at rows 16·fm, k = kk of buffer buf.
-fn fragment_a(buf: u32, fm: u32, kk: u32) -> MatA {
+// The 16 × 16 block of a at rows 16·fm, k = kk.
+fn fragment_a(fm: u32, kk: u32) -> MatA {
     if (A_K_CONTIGUOUS) {
-        return coopLoadT<MatA>(&tile_a[buf * A_HALVES + 16u * fm * K_STRIDE + kk], K_STRIDE);
+        return coopLoadT<MatA>(&tile_a[16u * fm * K_STRIDE + kk], K_STRIDE);
     }
-    return coopLoad<MatA>(&tile_a[buf * A_HALVES + kk * A_MN_STRIDE + 16u * fm], A_MN_STRIDE);
+    return coopLoad<MatA>(&tile_a[kk * A_MN_STRIDE + 16u * fm], A_MN_STRIDE);
 }
 
-// The 16 × 16 block of b at k = kk, columns 16·fn of buffer buf.
-fn fragment_b(buf: u32, kk: u32, fc: u32) -> MatB {
+// The 16 × 16 block of b at k = kk, columns 16·fc.
+fn fragment_b(kk: u32, fc: u32) -> MatB {
     if (B_K_CONTIGUOUS) {
-        return coopLoad<MatB>(&tile_b[buf * B_HALVES + 16u * fc * K_STRIDE + kk], K_STRIDE);
+        return coopLoad<MatB>(&tile_b[16u * fc * K_STRIDE + kk], K_STRIDE);
     }
-    return coopLoadT<MatB>(&tile_b[buf * B_HALVES + kk * B_MN_STRIDE + 16u * fc], B_MN_STRIDE);
+    return coopLoadT<MatB>(&tile_b[kk * B_MN_STRIDE + 16u * fc], B_MN_STRIDE);
 }
 
 // out(m0 + r, n0 + c .. c + 3) from tile_c, divided by A_SCALE.
@@ -127,39 +130,39 @@ fn gemm_tile(m0: u32, n0: u32, k_begin: u32, k_end: u32, dims_m: u32, dims_n: u3
     g_dims_n = dims_n;
     g_lid = lid;
     row_part = vec4<f32>(0.0);
-    // this subgroup's quarter: fragment rows fm, fm + 1 and columns fc, fc + 1
-    let fm = 2u * (g_sg / 2u);
-    let fc = 2u * (g_sg % 2u);
+    // this subgroup's 32 × 32 block: fragment rows fm, fm + 1 and columns fc, fc + 1
+    let fm = 2u * (g_sg / (TILE_N / 32u));
+    let fc = 2u * (g_sg % (TILE_N / 32u));
     var c00 = MatC();
     var c01 = MatC();
     var c10 = MatC();
     var c11 = MatC();
     if (k_begin < k_end) {
         prefetch(k_begin);
-        stash(0u);
+        stash();
     }
     workgroupBarrier();
-    var buf = 0u;
     for (var k0 = k_begin; k0 < k_end; k0 += TILE_K) {
         let more = k0 + TILE_K < k_end;
         if (more) {
             prefetch(k0 + TILE_K);
         }
         for (var kk = 0u; kk < TILE_K; kk += 16u) {
-            let a0 = fragment_a(buf, fm, kk);
-            let a1 = fragment_a(buf, fm + 1u, kk);
-            let b0 = fragment_b(buf, kk, fc);
-            let b1 = fragment_b(buf, kk, fc + 1u);
+            let a0 = fragment_a(fm, kk);
+            let a1 = fragment_a(fm + 1u, kk);
+            let b0 = fragment_b(kk, fc);
+            let b1 = fragment_b(kk, fc + 1u);
             c00 = coopMultiplyAdd(a0, b0, c00);
             c01 = coopMultiplyAdd(a0, b1, c01);
             c10 = coopMultiplyAdd(a1, b0, c10);
             c11 = coopMultiplyAdd(a1, b1, c11);
         }
+        // everyone has read this chunk: the next one may replace it
+        workgroupBarrier();
         if (more) {
-            stash(1u - buf);
+            stash();
         }
         workgroupBarrier();
-        buf = 1u - buf;
     }
     let at = 16u * fm * C_STRIDE + 16u * fc;
     coopStoreT(c00, &tile_c[at], C_STRIDE);

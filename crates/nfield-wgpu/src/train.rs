@@ -1,6 +1,8 @@
 //! Training on wgpu: sampling, encoding, the MLP's forward and backward passes, the loss and
-//! Adam in compute shaders, fp32 throughout, matching the CPU engine ([`nfield::cpu`]) step for
-//! step (same sampler, same loss, same Adam formula).
+//! Adam in compute shaders, matching the CPU engine ([`nfield::cpu`]) step for step (same
+//! sampler, same loss, same Adam formula). fp32 throughout, or, with `Precision::Fp16`
+//! ([`Trainer::with_precision`]) where the device has f16 cooperative matrices, the weight
+//! gradients' products on them (`shaders/train_gemm_matrix.wgsl`).
 //!
 //! A step is layer-wise, so it works for every width (1..=1024), depth and model:
 //!
@@ -14,9 +16,10 @@
 //! 4. `train_loss`: squared error partial sums (subgroupAdd, or a workgroup-memory tree on
 //!    devices without subgroups) and the output delta `2/(3B)(y − t)·out_act'`;
 //! 5. per layer, last to first: `train_weight_grad` (∂L/∂W and ∂L/∂b, split over the batch
-//!    into per-split partial sums) and `train_backward` (the deltas of the layer below);
-//! 6. the encoding's gradient: Fourier B by split, or the hash table by a compare-exchange
-//!    float add (so the table's gradient, and only it, is not bit-reproducible run to run);
+//!    into per-split partial sums; in fp16 on cooperative matrices) and `train_backward` (the
+//!    deltas of the layer below);
+//! 6. the encoding's gradient: Fourier B by split, or the hash table added as 64-bit fixed
+//!    point (integer atomics, whose sum does not depend on the order);
 //! 7. `adam_step`: per parameter, the partials summed in split order, the CPU engine's Adam.
 //!
 //! Large batches are cut into chunks that fit the device's binding limit and a memory budget;
@@ -104,10 +107,11 @@ impl Trainer {
         Trainer::with_precision(gpu, model, target, opts, params, Precision::Fp32)
     }
 
-    /// [`Trainer::new`] in a given precision: `Fp32` everywhere, or `Fp16`: the MLP's matrix
-    /// products (forward, deltas, weight gradients) on cooperative matrices with f16 operands
-    /// and f32 accumulation, everything else (encodings, activations, loss, Adam and the
-    /// parameters) in f32. `Fp16` needs what [`fp16_support`] checks; bf16 and tf32 do not exist
+    /// [`Trainer::new`] in a given precision: `Fp32` everywhere, or `Fp16`: the weight
+    /// gradients' products on cooperative matrices with f16 operands (the deltas scaled by the
+    /// batch's power of two) and f32 accumulation, everything else (encodings, forward and
+    /// delta products, activations, loss, Adam and the parameters) in f32; the pass-by-pass
+    /// measurements behind that choice are in `MatrixPasses`'s documentation (src/train/kernels.rs). `Fp16` needs what [`fp16_support`] checks; bf16 and tf32 do not exist
     /// on wgpu. Errors say why a precision is refused.
     pub fn with_precision(
         gpu: Arc<Gpu>,
@@ -167,7 +171,8 @@ impl Trainer {
             step_info: gpu.uniform("train step", &StepRecord::default()),
             chunk_info: gpu.uniform("train chunk", &plan::ChunkRecord::default()),
         };
-        let kernels = Kernels::new(&gpu, &model.spec, &layout, &plan, opts, &shape, &bufs, matrix)?;
+        let passes = if matrix { kernels::MatrixPasses::FP16 } else { kernels::MatrixPasses::NONE };
+        let kernels = Kernels::new(&gpu, &model.spec, &layout, &plan, opts, &shape, &bufs, passes)?;
         let step_records = gpu.storage("train step records", 16 * STEPS_PER_SUBMISSION as u64)?;
         let chunk_records = gpu.storage_init("train chunk records", &plan.chunk_records())?;
         Ok(Trainer {

@@ -273,11 +273,11 @@ fn training_matches_the_cpu_engine_in(gpu: &Arc<Gpu>, precision: Precision) {
     }
 }
 
-/// fp16 training's gradient (f16 operands, f32 accumulation) against the f64 oracle, by relative
-/// L2 error per tensor (the MLP, a trained Fourier B or hash table) within DESIGN.md's half
-/// tolerance, 2e-2; the loss within 1 % (the forward pass's products are in f16 too). Measured
-/// on an H100 through Vulkan: SIREN 4e-4 to 9e-4, the Fourier MLP 5.4e-3 and its B 1.0e-2 (the
-/// ReLU MLP's units near zero flip with f16 rounding).
+/// fp16 training's gradient (the weight gradients' products with f16 operands and f32
+/// accumulation) against the f64 oracle, by relative L2 error per tensor (the MLP, a trained
+/// Fourier B or hash table): within 1e-3, the loss within 1e-5 relative (its forward pass is
+/// f32). Measured on an H100 through Vulkan: MLPs 1e-5 to 1.6e-4 (SIREN-32×3 the largest), B
+/// and tables ≤ 1.3e-5 (they reach f16 only through the MLP's weights).
 #[test]
 fn fp16_gradient_is_close_to_the_oracle() {
     let Some(gpu) = gpu() else { return };
@@ -298,10 +298,14 @@ fn fp16_gradient_is_close_to_the_oracle() {
         for (part, range) in parts {
             let err = relative_l2(&got[range.clone()], &want[range]);
             eprintln!("{} fp16 {part} gradient: relative L2 error {err:.2e}", spec.describe());
-            assert!(err <= Tolerance::HALF.rel, "{} fp16 {part} gradient: relative L2 error {err:e}", spec.describe());
+            assert!(err <= 1e-3, "{} fp16 {part} gradient: relative L2 error {err:e}", spec.describe());
         }
         let loss = trainer_in(&gpu, &model, &image, &opts, Precision::Fp16).train(1).expect("train") as f64;
-        assert!((loss - loss64).abs() <= 1e-2 * loss64, "{}: fp16 loss {loss} vs oracle {loss64}", spec.describe());
+        assert!(
+            Tolerance::F32_FORWARD.matches(loss, loss64),
+            "{}: fp16 loss {loss} vs oracle {loss64}",
+            spec.describe()
+        );
     }
 }
 

@@ -105,9 +105,14 @@ fn train_case(
     e.set_training_precision(Precision::Fp32)?;
     loaded?;
     e.train(2)?; // compile and warm up
-    let t = Instant::now();
-    e.train(steps)?; // reads back the last loss: the clock includes all the work
-    let dt = t.elapsed().as_secs_f64() / steps as f64;
+    // the best of three timings: single timings of a fresh trainer measured up to 2× slow
+    // now and then on an H100 (the passes' own GPU times, `pass_us`, did not move)
+    let mut dt = f64::INFINITY;
+    for _ in 0..3 {
+        let t = Instant::now();
+        e.train(steps)?; // reads back the last loss: the clock includes all the work
+        dt = dt.min(t.elapsed().as_secs_f64() / steps as f64);
+    }
     let rate = batch as f64 / dt;
     let fp16 = precision == Precision::Fp16;
     // where a step's time goes (one more step, each pass between timestamps)
@@ -120,6 +125,7 @@ fn train_case(
         "precision": if fp16 { "fp16" } else { "fp32" },
         "batch": batch,
         "steps": steps,
+        "timings": 3,
         "samples_per_s": rate.round(),
         "ms_per_step": (dt * 1e6).round() / 1e3,
         "pass_us": passes,
