@@ -119,12 +119,7 @@ fn multiply(buf: u32) {
 // Accumulates the tile at (m0, n0) over k ∈ [k_begin, k_end) into `acc` (and `row_sum`).
 // Must be called in uniform control flow by the whole workgroup.
 fn gemm_tile(m0: u32, n0: u32, k_begin: u32, k_end: u32, dims_m: u32, dims_n: u32, lid: u32) {
-    g_m0 = m0;
-    g_n0 = n0;
-    g_k_end = k_end;
-    g_dims_m = dims_m;
-    g_dims_n = dims_n;
-    g_lid = lid;
+    begin_tile(m0, n0, k_end, dims_m, dims_n, lid);
 //#unroll ACC
     acc[{o}u] = vec4<f32>(0.0);
 //#end

@@ -1,6 +1,8 @@
 // nfield WGSL, training: the tiled matrix product of train_gemm.wgsl on cooperative matrices
 // (tensor cores through VK_KHR_cooperative_matrix): operands rounded to f16 as they are staged
-// into workgroup memory, products accumulated in f32 (fp16 training, Precision::Fp16).
+// into workgroup memory, products accumulated in f32. fp16 training (Precision::Fp16) runs the
+// weight gradients through it; every pass can (src/train/kernels.rs `MatrixPasses` has the
+// measurements behind that choice).
 //
 // out(m, n) = Σ_{k ∈ [k_begin, k_end)} a(m, k) · b(k, n), for m < M, n < N: the contract of
 // train_gemm.wgsl (the including pass's load functions and A_K_CONTIGUOUS / B_K_CONTIGUOUS /
@@ -123,12 +125,7 @@ fn tile_c4(r: u32, c: u32) -> vec4<f32> {
 // Accumulates the tile at (m0, n0) over k ∈ [k_begin, k_end) into `acc` (and `row_sum`).
 // Must be called in uniform control flow by the whole workgroup.
 fn gemm_tile(m0: u32, n0: u32, k_begin: u32, k_end: u32, dims_m: u32, dims_n: u32, lid: u32) {
-    g_m0 = m0;
-    g_n0 = n0;
-    g_k_end = k_end;
-    g_dims_m = dims_m;
-    g_dims_n = dims_n;
-    g_lid = lid;
+    begin_tile(m0, n0, k_end, dims_m, dims_n, lid);
     row_part = vec4<f32>(0.0);
     // this subgroup's 32 × 32 block: fragment rows fm, fm + 1 and columns fc, fc + 1
     let fm = 2u * (g_sg / (TILE_N / 32u));

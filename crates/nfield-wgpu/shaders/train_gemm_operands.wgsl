@@ -35,6 +35,16 @@ var<private> g_dims_m: u32;
 var<private> g_dims_n: u32;
 var<private> g_lid: u32;
 
+// Records the product in flight for the functions below (gemm_tile's first step).
+fn begin_tile(m0: u32, n0: u32, k_end: u32, dims_m: u32, dims_n: u32, lid: u32) {
+    g_m0 = m0;
+    g_n0 = n0;
+    g_k_end = k_end;
+    g_dims_m = dims_m;
+    g_dims_n = dims_n;
+    g_lid = lid;
+}
+
 // Row of `out` of this invocation's row r (valid after gemm_tile).
 fn tile_row(r: u32) -> u32 {
     return g_m0 + (r / 4u) * ROW_STEP + 4u * ((g_lid % GROUP_THREADS) / THREADS_N) + r % 4u;

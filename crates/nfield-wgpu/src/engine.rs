@@ -66,9 +66,9 @@ impl WgpuEngine {
         WgpuEngine { gpu, loaded: None, training_precision: Precision::Fp32 }
     }
 
-    /// Trains in `precision` from the next [`Engine::load`] on: `Fp32`, or
-    /// `Fp16` (the MLP's matrix products on cooperative matrices, f16 operands, f32
-    /// accumulation and f32 parameters; see [`crate::train::Trainer::with_precision`]). Errors
+    /// Trains in `precision` from the next [`Engine::load`] on: `Fp32`, or `Fp16` (the weight
+    /// gradients' products on cooperative matrices with f16 operands and f32 accumulation, the
+    /// rest and the parameters in f32; see [`crate::train::Trainer::with_precision`]). Errors
     /// where the device cannot ([`crate::train::fp16_support`] says why) or for bf16 and tf32.
     pub fn set_training_precision(&mut self, precision: Precision) -> Result<()> {
         crate::train::uses_matrices(&self.gpu, precision)?;

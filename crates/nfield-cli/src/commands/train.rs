@@ -129,9 +129,9 @@ pub struct TrainArgs {
     /// cores through the weight-streaming step (widths up to 128 for 8 hidden layers). fp16 is
     /// CUDA's default: SIREN's and the Fourier MLP's activations are bounded, so fp16's 3 extra
     /// mantissa bits cost no range; its gradients are 3× or more closer to f64 than bf16's
-    /// (BENCHMARKS.md), at the same speed. wgpu: fp32, or fp16 on cooperative matrices where the
-    /// device has them (tensor cores; slower than fp32 on an H100 today, BENCHMARKS.md), else
-    /// fp32 with a notice. The CPU engine computes in fp32.
+    /// (BENCHMARKS.md), at the same speed. wgpu: fp32, or fp16: the weight gradients' products on
+    /// cooperative matrices where the device has them (the tensor cores; +6 % for SIREN-64×8 on
+    /// an H100, BENCHMARKS.md), else fp32 with a notice. The CPU engine computes in fp32.
     #[arg(long, value_enum, help_heading = "Engine")]
     pub precision: Option<PrecisionChoice>,
     /// CPU threads [all cores].
