@@ -204,6 +204,9 @@ const TILE_K: u32 = 16;
 /// Values of k staged per chunk on cooperative matrices (train_gemm_matrix.wgsl `TILE_K`,
 /// single-buffered).
 const MATRIX_TILE_K: u32 = 16;
+/// Parameters an invocation of adam.wgsl updates per iteration, all loaded before any is stored.
+const ADAM_BATCH: u32 = 8;
+
 /// The subgroup width train_gemm_matrix.wgsl is written for (four subgroups a workgroup).
 pub const MATRIX_SUBGROUP: u32 = 32;
 
@@ -642,7 +645,9 @@ impl Kernels {
             chunk.push(Dispatch { label: "encoding_grad", pipeline, bind_group: bg, groups });
         }
 
-        let adam = gpu.compute_pipeline("adam_step", &src(&[common, BATCH, ADAM]), "adam_step")?;
+        let adam_source = codegen::unroll(&src(&[common, BATCH, ADAM]), &[("BATCH", ADAM_BATCH as usize)]);
+        let adam_source = format!("const BATCH: u32 = {ADAM_BATCH}u;\n{adam_source}");
+        let adam = gpu.compute_pipeline("adam_step", &adam_source, "adam_step")?;
         let bg = bind(
             gpu,
             "adam_step",
