@@ -62,6 +62,45 @@ pub struct Trainer {
     precision: Precision,
 }
 
+/// A query set that [`Trainer::record_step`] writes pass timestamps into, and the next pair.
+struct Timestamps<'a> {
+    queries: &'a wgpu::QuerySet,
+    next: u32,
+}
+
+/// Records `dispatches` into `enc`: one compute pass named `label` for all, or with
+/// `timestamps` a pass of its own for each, between the next pair of timestamps.
+fn record_passes(
+    enc: &mut wgpu::CommandEncoder,
+    label: &str,
+    dispatches: &[kernels::Dispatch],
+    timestamps: &mut Option<Timestamps<'_>>,
+) {
+    match timestamps {
+        None => {
+            let mut pass =
+                enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None });
+            for d in dispatches {
+                d.record(&mut pass);
+            }
+        }
+        Some(t) => {
+            for d in dispatches {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(d.label),
+                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                        query_set: t.queries,
+                        beginning_of_pass_write_index: Some(2 * t.next),
+                        end_of_pass_write_index: Some(2 * t.next + 1),
+                    }),
+                });
+                d.record(&mut pass);
+                t.next += 1;
+            }
+        }
+    }
+}
+
 /// Whether `gpu` trains in fp16 ([`Trainer::with_precision`]): f16 cooperative matrices
 /// ([`Gpu::cooperative_matrix_f16`]) in subgroups of exactly 32 invocations, and enough
 /// workgroup memory for the cooperative-matrix product. `Err` says what is missing.
@@ -218,19 +257,25 @@ impl Trainer {
         }
     }
 
-    /// Records the gradient of the step whose record is at `slot` of the step records (all
-    /// chunks) into `enc`.
-    fn record_gradient(&self, enc: &mut wgpu::CommandEncoder, slot: u32) {
+    /// Records the step whose record is at `slot` of the step records into `enc`: its gradient
+    /// (all chunks) and, with `adam`, the optimizer after it. Without `timestamps` each chunk is
+    /// one compute pass and Adam another; with them every dispatch is a pass of its own between
+    /// timestamps `2i` and `2i + 1` of the query set, `i` counting dispatches in recording order
+    /// from `next` (which it advances).
+    fn record_step(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        slot: u32,
+        adam: bool,
+        timestamps: &mut Option<Timestamps<'_>>,
+    ) {
         enc.copy_buffer_to_buffer(&self.step_records, 16 * slot as u64, &self.bufs.step_info, 0, 16);
         for c in 0..self.plan.n_chunks {
             enc.copy_buffer_to_buffer(&self.chunk_records, 16 * c as u64, &self.bufs.chunk_info, 0, 16);
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("train chunk"),
-                timestamp_writes: None,
-            });
-            for d in &self.kernels.chunk {
-                d.record(&mut pass);
-            }
+            record_passes(enc, "train chunk", &self.kernels.chunk, timestamps);
+        }
+        if adam {
+            record_passes(enc, "adam", std::slice::from_ref(&self.kernels.adam), timestamps);
         }
     }
 
@@ -251,10 +296,7 @@ impl Trainer {
             let mut enc =
                 self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train steps") });
             for i in 0..n {
-                self.record_gradient(&mut enc, i);
-                let mut pass = enc
-                    .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("adam"), timestamp_writes: None });
-                self.kernels.adam.record(&mut pass);
+                self.record_step(&mut enc, i, true, &mut None);
             }
             self.gpu.queue.submit([enc.finish()]);
             self.step += n as u64;
@@ -306,23 +348,7 @@ impl Trainer {
         self.gpu.queue.write_buffer(&self.step_records, 0, bytemuck::bytes_of(&record));
         let mut enc =
             self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train profile") });
-        enc.copy_buffer_to_buffer(&self.step_records, 0, &self.bufs.step_info, 0, 16);
-        let per_chunk = self.kernels.chunk.len();
-        for (i, d) in dispatches.iter().enumerate() {
-            if i % per_chunk == 0 && i < per_chunk * self.plan.n_chunks as usize {
-                let c = (i / per_chunk) as u64;
-                enc.copy_buffer_to_buffer(&self.chunk_records, 16 * c, &self.bufs.chunk_info, 0, 16);
-            }
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(d.label),
-                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                    query_set: &queries,
-                    beginning_of_pass_write_index: Some(2 * i as u32),
-                    end_of_pass_write_index: Some(2 * i as u32 + 1),
-                }),
-            });
-            d.record(&mut pass);
-        }
+        self.record_step(&mut enc, 0, true, &mut Some(Timestamps { queries: &queries, next: 0 }));
         enc.resolve_query_set(&queries, 0..2 * n, &resolved, 0);
         self.gpu.queue.submit([enc.finish()]);
         self.step += 1;
@@ -377,7 +403,7 @@ impl Trainer {
         self.gpu.queue.write_buffer(&self.step_records, 0, bytemuck::bytes_of(&record));
         let mut enc =
             self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gradient") });
-        self.record_gradient(&mut enc, 0);
+        self.record_step(&mut enc, 0, false, &mut None);
         self.gpu.queue.submit([enc.finish()]);
         let (splits, len) = (self.plan.splits as usize, self.plan.grad_len as usize);
         let partials = self.gpu.read_f32(&self.bufs.partials, 0, splits * len)?;

@@ -212,6 +212,32 @@ fn training_is_deterministic() {
     }
 }
 
+/// A profiled step is a real step (the same parameters as `train(1)`) and names every pass;
+/// where the device has no timestamp queries it is an error saying so.
+#[test]
+fn a_profiled_step_is_a_step() {
+    let Some(gpu) = gpu() else { return };
+    let image = test_image(24, 20);
+    let model = test_model(test_specs().swap_remove(3), 6); // a hash grid: every kind of pass
+    let opts = TrainOptions { batch: 300, seed: 4, ..Default::default() };
+    let mut profiled = trainer(&gpu, &model, &image, &opts);
+    let passes = match profiled.profile_step() {
+        Ok(p) => p,
+        Err(e) => {
+            assert!(e.to_string().contains("timestamp"), "{e}");
+            eprintln!("skipped: {e}");
+            return;
+        }
+    };
+    let names: Vec<&str> = passes.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["sample", "encode", "forward", "loss", "weight_grad", "backward", "encoding_grad", "adam"]);
+    assert!(passes.iter().all(|(_, us)| us.is_finite() && *us >= 0.0), "{passes:?}");
+    assert_eq!(profiled.step(), 1);
+    let mut plain = trainer(&gpu, &model, &image, &opts);
+    plain.train(1).expect("train");
+    assert!(read_model(&gpu, &profiled, &model).params == read_model(&gpu, &plain, &model).params);
+}
+
 #[test]
 fn resume_is_exact() {
     let Some(gpu) = gpu() else { return };
