@@ -85,6 +85,9 @@ pub enum StrategyChoice {
     Cooperative,
     /// A render pass whose fragment shader evaluates the field per pixel (wgpu only).
     Fragment,
+    /// Per-pixel with the MLP's weights compiled into the shader as constants (wgpu only): the
+    /// fastest fp32 inference of a fixed model, after a compile of seconds (SIREN-64×8: ~6 s).
+    Baked,
 }
 
 impl StrategyChoice {
@@ -95,6 +98,7 @@ impl StrategyChoice {
             StrategyChoice::PerPixel => Strategy::PerPixel,
             StrategyChoice::Cooperative => Strategy::Cooperative,
             StrategyChoice::Fragment => Strategy::Fragment,
+            StrategyChoice::Baked => Strategy::Baked,
         }
     }
 }

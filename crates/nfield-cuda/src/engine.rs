@@ -160,8 +160,11 @@ impl CudaEngine {
                     "the per-pixel CUDA kernel computes in fp32; use --precision fp32 or --strategy cooperative".into(),
                 ));
             }
-            (Strategy::Fragment, _) => {
-                return Err(Error::Unsupported("the fragment strategy belongs to the wgpu engine".into()));
+            (Strategy::Fragment | Strategy::Baked, _) => {
+                return Err(Error::Unsupported(format!(
+                    "the {} strategy belongs to the wgpu engine",
+                    if opts.strategy == Strategy::Baked { "baked" } else { "fragment" }
+                )));
             }
         };
         if !coop && opts.precision != Precision::Fp32 {

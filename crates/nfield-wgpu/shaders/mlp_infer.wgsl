@@ -18,6 +18,13 @@
 @group(0) @binding(4) var<storage, read> params4: array<vec4<f32>>;
 
 // ---------------------------------------------------------------- per pixel
+// Sample p is outside the image: black.
+fn write_black(p: u32) {
+    out[3u * p] = 0.0;
+    out[3u * p + 1u] = 0.0;
+    out[3u * p + 2u] = 0.0;
+}
+
 //#if PAIR
 // Two neighbouring samples per invocation (2·index, 2·index + 1) through mlp_forward_pair.wgsl:
 // each weight load serves both (see there for why); PER_PIXEL_SAMPLES = 2.
@@ -31,10 +38,14 @@ fn infer_per_pixel(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
     let has_q = p + 1u < query.n;
     let pos_p = sample_position(p);
     let pos_q = sample_position(select(p, p + 1u, has_q));
-    var rgb = array<vec3<f32>, 2>(vec3<f32>(0.0), vec3<f32>(0.0));
-    if (pos_p.z > 0.5 || pos_q.z > 0.5) {
-        rgb = mlp_forward_pair(pos_p.xy, pos_q.xy);
+    if (pos_p.z <= 0.5 && pos_q.z <= 0.5) {
+        write_black(p);
+        if (has_q) {
+            write_black(p + 1u);
+        }
+        return; // an early exit, not a branch around the MLP (see the one-sample kernel)
     }
+    let rgb = mlp_forward_pair(pos_p.xy, pos_q.xy);
     let rp = select(vec3<f32>(0.0), rgb[0], pos_p.z > 0.5);
     out[3u * p] = rp.x;
     out[3u * p + 1u] = rp.y;
@@ -56,10 +67,14 @@ fn infer_per_pixel(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
         return;
     }
     let pos = sample_position(p);
-    var rgb = vec3<f32>(0.0);
-    if (pos.z > 0.5) {
-        rgb = mlp_forward(pos.x, pos.y);
+    if (pos.z <= 0.5) {
+        // Outside the image: black, by an early exit. The MLP inside an `if` instead ran 22 %
+        // slower baked (SIREN-64×8 on an H100: 338 against 433 M samples/s); the driver
+        // schedules the body of a branch worse.
+        write_black(p);
+        return;
     }
+    let rgb = mlp_forward(pos.x, pos.y);
     out[3u * p] = rgb.x;
     out[3u * p + 1u] = rgb.y;
     out[3u * p + 2u] = rgb.z;

@@ -1,7 +1,7 @@
 //! [`WgpuEngine`]: the [`Engine`] trait on wgpu. Parameters live in one GPU buffer that the
 //! trainer updates in place and every inference path reads; nothing crosses the bus per step.
 
-use crate::infer::{EVAL_WG, InferKernels, PreparedQuery, QueryBuffers, dispatch_2d};
+use crate::infer::{ComputeStrategy, EVAL_WG, InferKernels, PreparedQuery, QueryBuffers, dispatch_2d};
 use crate::render::FieldRenderer;
 use crate::train::Trainer;
 use crate::{Gpu, NAME};
@@ -12,7 +12,9 @@ use nfield::{Engine, Error, InferOptions, Precision, Query, Result};
 use std::sync::Arc;
 
 /// The wgpu engine: training and inference of every model in compute shaders, plus the
-/// render-pass path (`Strategy::Fragment`). fp32, except the fp16 forms on cooperative matrices
+/// render-pass path (`Strategy::Fragment`) and the baked per-pixel kernel (`Strategy::Baked`,
+/// [`crate::baked`]: rebuilt after [`Engine::train`] changes the weights; writes into
+/// [`WgpuEngine::params_buffer`] by other means are not seen by a pipeline already baked). fp32, except the fp16 forms on cooperative matrices
 /// ([`crate::Gpu::cooperative_matrix_f16`]): the cooperative strategy with `Precision::Fp16`, and
 /// training in fp16 where [`WgpuEngine::set_training_precision`] asks for it.
 pub struct WgpuEngine {
@@ -38,6 +40,8 @@ struct Loaded {
     query: QueryBuffers,
     last: LastOutput,
     renderer: Option<FieldRenderer>,
+    /// Bumped whenever the parameters change (training), so that the baked pipeline is rebuilt.
+    version: u64,
     trainer: Option<Trainer>,
     eval: Option<EvalTarget>,
     /// Adam's state while no trainer holds it (inference-only loads).
@@ -182,6 +186,7 @@ impl Engine for WgpuEngine {
             query: QueryBuffers::new(gpu),
             last: LastOutput::None,
             renderer: None,
+            version: 0,
             adam: AdamState::zeros(model.params.len()),
             batch: opts.batch,
             model,
@@ -197,6 +202,7 @@ impl Engine for WgpuEngine {
         let batch = loaded.batch;
         let trainer = loaded.trainer.as_mut().ok_or_else(WgpuEngine::no_target)?;
         let loss = trainer.train(steps)?;
+        loaded.version += 1;
         Ok(StepStats { step: trainer.step(), loss, samples: steps as u64 * batch as u64 })
     }
 
@@ -225,6 +231,11 @@ impl Engine for WgpuEngine {
                 return Ok(n as usize);
             }
         };
+        if strategy == ComputeStrategy::Baked {
+            let n = loaded.model.layout().encoding.start;
+            let params = &loaded.params;
+            loaded.kernels.bake(loaded.version, || gpu.read_f32(params, 0, n))?;
+        }
         let prepared = PreparedQuery::new(query)?;
         loaded.query.upload(&gpu, &prepared)?;
         let mut encoder = gpu.device.create_command_encoder(&Default::default());

@@ -36,6 +36,8 @@ pub(crate) enum ComputeStrategy {
     /// The cooperative strategy in fp16 on cooperative matrices (`infer_matrix`,
     /// [`crate::infer_matrix`]).
     Matrix,
+    /// One invocation per sample with the MLP's weights compiled in ([`crate::baked`]).
+    Baked,
 }
 
 /// The cooperative kernel's tile for a model on an adapter.
@@ -113,12 +115,14 @@ pub(crate) struct InferKernels {
     per_pixel: Option<wgpu::ComputePipeline>,
     coop: Option<(wgpu::ComputePipeline, CoopShape)>,
     matrix: Option<MatrixKernels>,
+    /// The baked pipeline and the version of the weights it holds.
+    baked: Option<(u64, wgpu::ComputePipeline)>,
     eval: Option<wgpu::ComputePipeline>,
 }
 
 impl InferKernels {
     pub fn new(gpu: Arc<Gpu>, spec: &ModelSpec) -> InferKernels {
-        InferKernels { gpu, spec: spec.clone(), per_pixel: None, coop: None, matrix: None, eval: None }
+        InferKernels { gpu, spec: spec.clone(), per_pixel: None, coop: None, matrix: None, baked: None, eval: None }
     }
 
     /// The strategy `Auto` means here: cooperative where the model's rows fit the adapter's
@@ -131,16 +135,18 @@ impl InferKernels {
     }
 
     /// The inference module with the cooperative kernel sized by `shape` (both entry points
-    /// share one module, so the per-pixel kernel's module carries a valid tile too).
-    fn source(&self, shape: CoopShape) -> String {
+    /// share one module, so the per-pixel kernel's module carries a valid tile too);
+    /// `baked_forward`: the one-sample per-pixel kernel on this `mlp_forward` instead
+    /// ([`crate::baked`]).
+    fn source(&self, shape: CoopShape, baked_forward: Option<String>) -> String {
         let extra = [
             ("COOP_WG", format!("{COOP_WG}u")),
             ("TILE", format!("{}u", shape.tile)),
             ("KC", format!("{KC}u")),
             ("ASTRIDE", format!("{}u", shape.astride)),
         ];
-        let forward = codegen::mlp_forward_source(&self.spec, true);
-        let pair = codegen::per_pixel_pair(&self.spec);
+        let pair = baked_forward.is_none() && codegen::per_pixel_pair(&self.spec);
+        let forward = baked_forward.unwrap_or_else(|| codegen::mlp_forward_source(&self.spec, true));
         let forward_pair = if pair { codegen::mlp_forward_pair_source(&self.spec) } else { String::new() };
         let stage = (64 * KC / COOP_WG) as usize;
         let flags: &[&str] = if pair { &["PAIR"] } else { &[] };
@@ -161,12 +167,13 @@ impl InferKernels {
             (Precision::Fp32, Strategy::Fragment) => Ok(None),
             (Precision::Fp32, Strategy::PerPixel) => Ok(Some(ComputeStrategy::PerPixel)),
             (Precision::Fp32, Strategy::Cooperative) => Ok(Some(ComputeStrategy::Cooperative)),
+            (Precision::Fp32, Strategy::Baked) => Ok(Some(ComputeStrategy::Baked)),
             (Precision::Fp32, Strategy::Auto) => Ok(Some(self.auto())),
             (Precision::Fp16, Strategy::Cooperative | Strategy::Auto) => Ok(Some(ComputeStrategy::Matrix)),
             (Precision::Fp16, _) => Err(Error::engine(
                 NAME,
-                "fp16 inference on wgpu is the cooperative strategy's (cooperative matrices); the per-pixel and \
-                 fragment strategies compute in fp32",
+                "fp16 inference on wgpu is the cooperative strategy's (cooperative matrices); the per-pixel, \
+                 baked and fragment strategies compute in fp32",
             )),
             (other, _) => Err(Error::engine(
                 NAME,
@@ -183,8 +190,24 @@ impl InferKernels {
         self.matrix.as_ref().ok_or_else(|| Error::engine(NAME, "matrix kernels missing"))
     }
 
-    /// The pipeline of a per-pixel or cooperative `strategy` and the samples each of its
-    /// workgroups covers.
+    /// Compiles the baked pipeline for the weights of `version` unless it holds them already;
+    /// `mlp` reads those weights (the first `encoding.start` parameters) when it must.
+    pub fn bake(&mut self, version: u64, mlp: impl FnOnce() -> Result<Vec<f32>>) -> Result<()> {
+        if self.baked.as_ref().is_some_and(|(v, _)| *v == version) {
+            return Ok(());
+        }
+        crate::baked::supported(&self.spec)?;
+        per_pixel_supported(&self.gpu, &self.spec)?;
+        self.baked = None; // the old pipeline's memory goes before the new one compiles
+        let forward = crate::baked::mlp_forward_source(&self.spec, &mlp()?)?;
+        let shape = coop_shape(&self.spec, self.gpu.workgroup_memory);
+        let src = self.source(shape.unwrap_or(CoopShape { tile: 4, astride: 1 }), Some(forward));
+        self.baked = Some((version, self.gpu.compute_pipeline("mlp_infer baked", &src, "infer_per_pixel")?));
+        Ok(())
+    }
+
+    /// The pipeline of a per-pixel, cooperative or baked (after [`InferKernels::bake`])
+    /// `strategy` and the samples each of its workgroups covers.
     pub fn pipeline(&mut self, strategy: ComputeStrategy) -> Result<(&wgpu::ComputePipeline, u32)> {
         let shape = coop_shape(&self.spec, self.gpu.workgroup_memory);
         match strategy {
@@ -192,7 +215,7 @@ impl InferKernels {
                 if self.per_pixel.is_none() {
                     per_pixel_supported(&self.gpu, &self.spec)?;
                     // A model too wide for the cooperative tile still needs valid constants.
-                    let src = self.source(shape.unwrap_or(CoopShape { tile: 4, astride: 1 }));
+                    let src = self.source(shape.unwrap_or(CoopShape { tile: 4, astride: 1 }), None);
                     self.per_pixel = Some(self.gpu.compute_pipeline("mlp_infer", &src, "infer_per_pixel")?);
                 }
                 let p = self.per_pixel.as_ref().ok_or_else(|| Error::engine(NAME, "per-pixel pipeline missing"))?;
@@ -201,11 +224,16 @@ impl InferKernels {
             ComputeStrategy::Cooperative => {
                 if self.coop.is_none() {
                     let s = shape?;
-                    let src = self.source(s);
+                    let src = self.source(s, None);
                     self.coop = Some((self.gpu.compute_pipeline("mlp_infer", &src, "infer_coop")?, s));
                 }
                 let (p, s) = self.coop.as_ref().ok_or_else(|| Error::engine(NAME, "cooperative pipeline missing"))?;
                 Ok((p, s.tile))
+            }
+            ComputeStrategy::Baked => {
+                let (_, p) =
+                    self.baked.as_ref().ok_or_else(|| Error::engine(NAME, "the baked pipeline is not built"))?;
+                Ok((p, 64))
             }
             ComputeStrategy::Matrix => Err(Error::engine(NAME, "the matrix strategy records its own passes")),
         }
@@ -334,8 +362,12 @@ impl QueryBuffers {
         if strategy == ComputeStrategy::Matrix {
             return kernels.matrix()?.record(gpu, params, [&self.uniform, positions, output], self.n, encoder);
         }
+        let reads_params = strategy != ComputeStrategy::Baked || crate::baked::reads_params(&kernels.spec);
         let (pipeline, per_group) = kernels.pipeline(strategy)?;
-        let mut entries = vec![(0, params), (1, &self.uniform), (2, positions), (3, output)];
+        let mut entries = vec![(1, &self.uniform), (2, positions), (3, output)];
+        if reads_params {
+            entries.push((0, params));
+        }
         if strategy == ComputeStrategy::PerPixel {
             entries.push((4, params)); // the weights as vec4 (mlp_forward.wgsl)
         }

@@ -71,6 +71,39 @@ fn fp16_cooperative_matches_the_oracle() {
     testing::check_infer_with(&mut e, Tolerance::HALF, &fp16, true).unwrap_or_else(|m| panic!("{m}"));
 }
 
+/// The MLP's weights compiled into the shader as literals (every test model: SIREN, Fourier and
+/// hash grids, dense levels included).
+#[test]
+fn baked_matches_the_oracle() {
+    let Some(mut e) = engine() else { return };
+    testing::check_infer_with(&mut e, Tolerance::F32_FORWARD, &strategy(Strategy::Baked), true)
+        .unwrap_or_else(|m| panic!("{m}"));
+}
+
+/// After training changes the weights, the baked pipeline is rebuilt: its render then matches
+/// the per-pixel kernel's, which reads the parameter buffer, and differs from the first render.
+#[test]
+fn baked_follows_training() {
+    let Some(mut e) = engine() else { return };
+    let spec = testing::test_specs().swap_remove(2); // Fourier: B is read from the buffer too
+    let opts = TrainOptions { batch: 256, ..Default::default() };
+    e.load(&testing::test_model(spec, 5), Some(&testing::test_image(24, 16)), &opts).expect("load");
+    let points = testing::test_points(97, -1.0, 1.0, 3);
+    let render = |e: &mut WgpuEngine, s: Strategy| {
+        let n = e.infer(&Query::Points(&points), &strategy(s)).expect("infer");
+        let mut out = vec![0.0; 3 * n];
+        e.read_output(&mut out).expect("read");
+        out
+    };
+    let before = render(&mut e, Strategy::Baked);
+    e.train(20).expect("train");
+    let (baked, per_pixel) = (render(&mut e, Strategy::Baked), render(&mut e, Strategy::PerPixel));
+    let want: Vec<f64> = per_pixel.iter().map(|&v| v as f64).collect();
+    testing::compare("baked after training", &baked, &want, Tolerance::F32_FORWARD).unwrap_or_else(|m| panic!("{m}"));
+    let moved = before.iter().zip(&baked).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(moved > 1e-4, "20 steps of training left the baked render unchanged (max change {moved})");
+}
+
 #[test]
 fn fragment_matches_the_oracle() {
     let Some(mut e) = engine() else { return };
@@ -121,9 +154,11 @@ fn misuse_is_an_error() {
         let opts = InferOptions { strategy: Strategy::Auto, precision };
         assert!(e.infer(&Query::Points(&points), &opts).is_err(), "{precision:?} on wgpu");
     }
-    let fp16_per_pixel = InferOptions { strategy: Strategy::PerPixel, precision: Precision::Fp16 };
-    let err = e.infer(&Query::Points(&points), &fp16_per_pixel).expect_err("fp16 per pixel");
-    assert!(err.to_string().contains("cooperative"), "{err}");
+    for s in [Strategy::PerPixel, Strategy::Baked] {
+        let fp16 = InferOptions { strategy: s, precision: Precision::Fp16 };
+        let err = e.infer(&Query::Points(&points), &fp16).expect_err("fp16 per pixel");
+        assert!(err.to_string().contains("cooperative"), "{err}");
+    }
     let mut short = vec![0.0; 2];
     e.infer(&Query::Points(&points), &InferOptions::default()).expect("infer");
     assert!(e.read_output(&mut short).is_err(), "a short output slice is an error");
@@ -182,4 +217,38 @@ fn renderer_follows_new_parameters_and_views() {
     field.render_texture(16, 16).expect("render");
     assert_ne!(field.read_texture().expect("read"), first, "a zoomed view shows another part of the field");
     assert!(field.set_params(&[0.0; 3]).is_err());
+}
+
+/// A view that reaches past the image (zoomed out, letterboxed): pixels outside it are black
+/// and the rest match the CPU engine, in every compute strategy (the per-pixel kernels leave
+/// such pixels by an early exit).
+#[test]
+fn pixels_outside_the_image_are_black() {
+    let Some(mut e) = engine() else { return };
+    let model = testing::test_model(testing::test_specs().swap_remove(2), 6);
+    let grid = Query::Grid {
+        width: 13,
+        height: 9,
+        coords: model.coords,
+        view: View { x0: -0.5, y0: -0.25, x1: 1.5, y1: 1.25 },
+    };
+    let mut cpu = nfield::cpu::CpuEngine::new();
+    cpu.load(&model, None, &TrainOptions::default()).expect("cpu load");
+    let n = cpu.infer(&grid, &InferOptions::default()).expect("cpu infer");
+    let mut want = vec![0.0; 3 * n];
+    cpu.read_output(&mut want).expect("cpu read");
+    let black = want.chunks_exact(3).filter(|p| p.iter().all(|&v| v == 0.0)).count();
+    assert!(black > 13 && black + 13 < n, "{black} of {n} pixels outside the image");
+    let want: Vec<f64> = want.iter().map(|&v| v as f64).collect();
+    e.load(&model, None, &TrainOptions::default()).expect("load");
+    for s in [Strategy::PerPixel, Strategy::Baked, Strategy::Cooperative] {
+        e.infer(&grid, &strategy(s)).expect("infer");
+        let mut got = vec![0.0; 3 * n];
+        e.read_output(&mut got).expect("read");
+        testing::compare(&format!("{s:?} past the image"), &got, &want, Tolerance::F32_FORWARD)
+            .unwrap_or_else(|m| panic!("{m}"));
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!((*w != 0.0) || *g == 0.0, "{s:?}: value {i} is {g} outside the image");
+        }
+    }
 }

@@ -66,6 +66,10 @@ pub enum Strategy {
     Cooperative,
     /// A fragment shader writing a texture (wgpu only).
     Fragment,
+    /// Per-pixel with the MLP's weights compiled into the kernel as constants (wgpu only): no
+    /// weight loads, the fastest fp32 inference of a model rendered many times, at the price of
+    /// a compile of seconds per weight set.
+    Baked,
 }
 
 /// Arithmetic precision of an engine's kernels.
