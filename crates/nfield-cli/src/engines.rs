@@ -86,7 +86,7 @@ pub enum StrategyChoice {
     /// A render pass whose fragment shader evaluates the field per pixel (wgpu only).
     Fragment,
     /// Per-pixel with the MLP's weights compiled into the shader as constants (wgpu only): the
-    /// fastest fp32 inference of a fixed model, after a compile of seconds (SIREN-64×8: ~6 s).
+    /// fastest fp32 inference of a fixed model, after a compile of seconds (SIREN-64×8: 5–10 s).
     Baked,
 }
 

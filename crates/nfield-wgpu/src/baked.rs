@@ -5,9 +5,10 @@
 //! Why: per-pixel inference loads every weight into every lane's registers, and an SM's L1
 //! returns 32 floats a clock against 128 FMAs, so the per-pixel kernel stops at a quarter of
 //! the FMA rate (~27 % measured, BENCHMARKS.md). A weight that is a literal of the instruction
-//! stream is an FMA operand with no load at all: on an H100 through Vulkan the same SIREN-64×8
-//! runs at ~510 M samples/s baked against ~240 M/s per-pixel (2.1×). The price is a pipeline
-//! compiled per weight set, seconds for a SIREN-64×8 (most of it the driver's), so this is the
+//! stream is an FMA operand with no load at all: on an H100 through Vulkan SIREN-64×8 runs at
+//! 436–445 M samples/s baked against ~240 M/s per-pixel (1.8×), the seed's hash grid at
+//! 2.2 G/s against 1.17. The price is a pipeline compiled per weight set, 5–10 s for a
+//! SIREN-64×8 (most of it the driver's), so this is the
 //! strategy for a model rendered many times, not for one render or live training; the engine
 //! compiles it on first use and again only after the weights change.
 //!
@@ -33,7 +34,7 @@ use nfield::{Error, Result};
 use std::fmt::Write as _;
 
 /// The most MLP weights the baked strategy compiles into one shader: the driver's compile time
-/// grows with the straight-line code (SIREN-64×8, 29 k weights: ~6 s on an H100's host).
+/// grows with the straight-line code (SIREN-64×8, 33 k weights: 5–10 s on the H100 machine).
 pub const BAKED_MAX_WEIGHTS: usize = 1 << 16;
 
 /// Whether `spec` can be baked, or why not.
