@@ -16,7 +16,8 @@
 //!
 //! `cargo run --release -p nfield-wgpu --example weight_source_probe [-- --small | --naga]`
 
-use nfield_wgpu::Gpu;
+use nfield::model::{ModelSpec, SirenSpec};
+use nfield_wgpu::{Gpu, codegen};
 use std::fmt::Write as _;
 use std::time::Instant;
 use wgpu::util::DeviceExt;
@@ -107,24 +108,10 @@ fn shader(w: &Weights, source: Source, samples: usize, image: (usize, usize)) ->
             let _ = writeln!(s, "    return Act({});\n}}", acts.join(", "));
         }
     }
-    s += r#"
-fn sincos_reduced(r: f32, q: u32) -> vec2<f32> {
-    let r2 = r * r;
-    let sp = fma(fma(fma(-1.9515295891e-4, r2, 8.3321608736e-3), r2, -1.6666654611e-1) * r2, r, r);
-    let cp = fma(fma(fma(fma(2.443315711809948e-5, r2, -1.388731625493765e-3), r2, 4.166664568298827e-2), r2, -0.5), r2, 1.0);
-    let k = q & 3u;
-    let s = select(select(select(-cp, -sp, k == 2u), cp, k == 1u), sp, k == 0u);
-    let c = select(select(select(sp, -cp, k == 2u), -sp, k == 1u), cp, k == 0u);
-    return vec2<f32>(s, c);
-}
-fn sine(x: f32) -> f32 {
-    let q = round(x * 0.63661977236758134);
-    var r = fma(-q, 1.5703125, x);
-    r = fma(-q, 4.837512969970703125e-4, r);
-    r = fma(-q, 7.54978995489188216e-8, r);
-    return sincos_reduced(r, u32(i32(q))).x;
-}
-"#;
+    // sincos() from shaders/common.wgsl (the engine's sine), behind a SIREN's constants header
+    let spec = ModelSpec::Siren(SirenSpec { width: WIDTH, hidden_layers: HIDDEN, ..Default::default() });
+    s += &codegen::assemble(&spec, &[], &[codegen::files::COMMON]);
+    s += "fn sine(x: f32) -> f32 {\n    return sincos(x).x;\n}\n";
     let (iw, ih) = image;
     let _ = writeln!(
         s,
