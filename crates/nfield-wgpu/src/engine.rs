@@ -14,7 +14,8 @@ use std::sync::Arc;
 /// The wgpu engine: training and inference of every model in compute shaders, plus the
 /// render-pass path (`Strategy::Fragment`) and the baked per-pixel kernel (`Strategy::Baked`,
 /// [`crate::baked`]: rebuilt after [`Engine::train`] changes the weights; writes into
-/// [`WgpuEngine::params_buffer`] by other means are not seen by a pipeline already baked). fp32, except the fp16 forms on cooperative matrices
+/// [`WgpuEngine::params_buffer`] by other means are not seen by a pipeline already baked).
+/// fp32, except the fp16 forms on cooperative matrices
 /// ([`crate::Gpu::cooperative_matrix_f16`]): the cooperative strategy with `Precision::Fp16`, and
 /// training in fp16 where [`WgpuEngine::set_training_precision`] asks for it.
 pub struct WgpuEngine {
