@@ -96,6 +96,11 @@ pub fn run(args: RenderArgs) -> Result<u8> {
     })?;
     engine.load(&model, None, &TrainOptions::default())?;
     let opts = engines::infer_options(&engine, args.strategy, args.precision);
+    if opts.strategy == nfield::Strategy::Baked && !args.quiet {
+        eprintln!(
+            "compiling the model's weights into the shader (seconds: the baked strategy pays off over many renders)"
+        );
+    }
     let t = std::time::Instant::now();
     let image = engines::render(&mut engine, &model, width, height, coords, &opts)?;
     let dt = t.elapsed();
