@@ -196,7 +196,6 @@ impl InferKernels {
         if self.baked.as_ref().is_some_and(|(v, _)| *v == version) {
             return Ok(());
         }
-        crate::baked::supported(&self.spec)?;
         per_pixel_supported(&self.gpu, &self.spec)?;
         self.baked = None; // the old pipeline's memory goes before the new one compiles
         let forward = crate::baked::mlp_forward_source(&self.spec, &mlp()?)?;

@@ -74,15 +74,13 @@ fn infer_case(
         e.infer(&q, &opts)?;
         e.gpu().wait()?;
     }
-    let mut dt = f64::INFINITY;
-    for _ in 0..3 {
-        let t = Instant::now();
+    let dt = best_of_three(|| {
         for _ in 0..runs {
             e.infer(&q, &opts)?;
         }
         e.gpu().wait()?;
-        dt = dt.min(t.elapsed().as_secs_f64() / runs as f64);
-    }
+        Ok(())
+    })? / runs as f64;
     let rate = image.pixel_count() as f64 / dt;
     let mut r = json!({
         "name": infer_name(label, s, precision),
@@ -95,6 +93,17 @@ fn infer_case(
         r["compile_s"] = json!((compile_s * 100.0).round() / 100.0);
     }
     Ok(if precision == Precision::Fp32 { with_ffma_limit(r, spec, rate, 2.0) } else { r })
+}
+
+/// The fastest of three runs of `run`, in seconds (`run` waits for its GPU work).
+fn best_of_three(mut run: impl FnMut() -> nfield::Result<()>) -> nfield::Result<f64> {
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let t = Instant::now();
+        run()?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok(best)
 }
 
 /// `infer/{label}/full-image/{strategy}`, with `-fp16` for the cooperative-matrix path.
@@ -124,13 +133,9 @@ fn train_case(
     loaded?;
     e.train(2)?; // compile and warm up
     // the best of three timings: single timings of a fresh trainer measured up to 2× slow
-    // now and then on an H100 (the passes' own GPU times, `pass_us`, did not move)
-    let mut dt = f64::INFINITY;
-    for _ in 0..3 {
-        let t = Instant::now();
-        e.train(steps)?; // reads back the last loss: the clock includes all the work
-        dt = dt.min(t.elapsed().as_secs_f64() / steps as f64);
-    }
+    // now and then on an H100 (the passes' own GPU times, `pass_us`, did not move); train()
+    // reads back the last loss, so the clock includes all the work
+    let dt = best_of_three(|| e.train(steps).map(|_| ()))? / steps as f64;
     let rate = batch as f64 / dt;
     let fp16 = precision == Precision::Fp16;
     // where a step's time goes (one more step, each pass between timestamps)
