@@ -8,11 +8,15 @@
 //                 (the hash table's, added to by the step kernel), which it zeroes for the next
 //                 step; table16[i] (when not null) gets the updated value in fp16 (the copy the
 //                 fused fp16 step gathers from). With grad_fixed, grad holds n 64-bit integers
-//                 in units of 2⁻³² (encoding.cuh DETERMINISTIC) instead of floats.
+//                 in units of 2⁻³² (encoding.cuh DETERMINISTIC) instead of floats. Only the
+//                 values i of the chunks listed in chunks[0..n_chunks) (i / ADAM_CHUNK, in
+//                 increasing order: HashGridSpec::reachable_chunks) are visited; the others never
+//                 get a gradient, so their update would leave them as they are.
 //   step_advance  step += 1 (the step counter the sampler and the bias correction read)
 //
 // params, m, v: the model's parameters and Adam's moments, f32, model layout; partials:
-// (n_blocks, stride) f32; loss_partials: (n_blocks) f32; grad: (n) f32; step: one u64.
+// (n_blocks, stride) f32; loss_partials: (n_blocks) f32; grad: (n) f32; chunks: (n_chunks) u32;
+// step: one u64.
 
 // Adam's hyperparameters, the gradient's scale 2/(3B) and the learning rate's step decay
 // (nfield::train::LrDecay) (engine/step.rs AdamArgs, same layout).
@@ -85,18 +89,28 @@ extern "C" __global__ void __launch_bounds__(32 * ADAM_WARPS)
 // update is a few instructions per 34 bytes of traffic, so the kernel is bound by how many loads
 // are in flight (one element per thread and turn reached 0.46 TB/s on the H100).
 #define ADAM_DENSE_UNROLL 8
+// Table values per entry of adam_dense's chunk list (step.rs ADAM_CHUNK, the same number).
+#define ADAM_CHUNK 256
 
 extern "C" __global__ void adam_dense(float* __restrict__ params, float* __restrict__ m, float* __restrict__ v,
-                                      float* __restrict__ grad, u32 offset, u32 n, const u64* __restrict__ step,
-                                      AdamArgs a, u16* __restrict__ table16, u32 grad_fixed) {
+                                      float* __restrict__ grad, u32 offset, u32 n, const u32* __restrict__ chunks,
+                                      u32 n_chunks, const u64* __restrict__ step, AdamArgs a,
+                                      u16* __restrict__ table16, u32 grad_fixed) {
     long long* const fixed = (long long*)grad;
     const float2 c = adam_corrections(step, a);
     const u32 stride = gridDim.x * blockDim.x * ADAM_DENSE_UNROLL;
-    for (u32 base = blockIdx.x * blockDim.x * ADAM_DENSE_UNROLL + threadIdx.x; base < n; base += stride) {
+    const u32 visited = n_chunks * ADAM_CHUNK;
+    for (u32 base = blockIdx.x * blockDim.x * ADAM_DENSE_UNROLL + threadIdx.x; base < visited; base += stride) {
+        u32 index[ADAM_DENSE_UNROLL];
         float g[ADAM_DENSE_UNROLL], p[ADAM_DENSE_UNROLL], mi[ADAM_DENSE_UNROLL], vi[ADAM_DENSE_UNROLL];
 #pragma unroll
         for (int u = 0; u < ADAM_DENSE_UNROLL; ++u) {
-            const u32 i = base + u * blockDim.x, k = offset + i;
+            const u32 j = base + u * blockDim.x;
+            index[u] = j < visited ? chunks[j / ADAM_CHUNK] * ADAM_CHUNK + j % ADAM_CHUNK : n;
+        }
+#pragma unroll
+        for (int u = 0; u < ADAM_DENSE_UNROLL; ++u) {
+            const u32 i = index[u], k = offset + i;
             if (i < n) {
                 g[u] = grad_fixed ? (float)((double)fixed[i] / (double)TABLE_GRAD_ONE) : grad[i];
                 p[u] = params[k];
@@ -106,7 +120,7 @@ extern "C" __global__ void adam_dense(float* __restrict__ params, float* __restr
         }
 #pragma unroll
         for (int u = 0; u < ADAM_DENSE_UNROLL; ++u) {
-            const u32 i = base + u * blockDim.x, k = offset + i;
+            const u32 i = index[u], k = offset + i;
             if (i >= n) continue;
             if (grad_fixed) {
                 fixed[i] = 0;

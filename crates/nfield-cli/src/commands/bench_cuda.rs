@@ -116,11 +116,11 @@ pub(super) fn infer_model_case(
 
 /// A training recipe for the time-to-quality case.
 #[derive(Clone, Copy, Debug)]
-struct Recipe {
-    batch: u32,
-    lr: f32,
+pub(super) struct Recipe {
+    pub(super) batch: u32,
+    pub(super) lr: f32,
     /// Steps between evaluations of the whole image (each one on the clock).
-    eval_every: u32,
+    pub(super) eval_every: u32,
 }
 
 /// The PyTorch peer's pinned recipe: batch 2^18, lr 3e-3, the whole image evaluated every 100

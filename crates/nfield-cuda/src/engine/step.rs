@@ -10,6 +10,9 @@ use cudarc::driver::{CudaFunction, CudaGraph, CudaSlice, DeviceRepr, LaunchConfi
 use nfield::model::{Model, ModelSpec};
 use nfield::train::{TABLE_GRAD_ONE, TrainOptions};
 
+/// Table values per entry of adam_dense's chunk list (adam.cu `ADAM_CHUNK`).
+const ADAM_CHUNK: usize = 256;
+
 /// The training target as the fused step reads it (mlp_train.cu `TrainTarget`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -53,6 +56,9 @@ pub(super) struct TrainKernels {
     enc_grad: Option<CudaSlice<f32>>,
     /// Whether the step adds the table gradient in fixed point (`DETERMINISTIC`).
     grad_fixed: bool,
+    /// The chunks of [`ADAM_CHUNK`] table values that adam_dense visits: those positions in
+    /// [0, 1]² reach (`HashGridSpec::reachable_chunks`; 42 % of tiny-cuda-nn's 2^19 table).
+    table_chunks: Option<CudaSlice<u32>>,
     /// The hash table in fp16, which the fused fp16 step gathers from and adam_dense rewrites
     /// after each update (the fp32 parameters stay the master copy).
     table16: Option<CudaSlice<u16>>,
@@ -140,6 +146,10 @@ impl CudaEngine {
             ModelSpec::HashGrid(h) => Some(s.alloc_zeros::<f32>(h.table_len() * if grad_fixed { 2 } else { 1 })?),
             _ => None,
         };
+        let table_chunks = match &model.spec {
+            ModelSpec::HashGrid(h) => Some(s.clone_htod(&h.reachable_chunks(ADAM_CHUNK))?),
+            _ => None,
+        };
         let table16 = match &model.spec {
             ModelSpec::HashGrid(h) if gathers_table16 => {
                 let table = &model.params[model.params.len() - h.table_len()..];
@@ -155,6 +165,7 @@ impl CudaEngine {
             advance,
             enc_grad,
             grad_fixed,
+            table_chunks,
             table16,
             shape,
             grid,
@@ -211,16 +222,19 @@ impl CudaEngine {
                 .arg(&loss_scale)
                 .launch(cfg)?;
         }
-        if let Some(grad) = t.enc_grad.as_mut() {
+        if let (Some(grad), Some(chunks)) = (t.enc_grad.as_mut(), t.table_chunks.as_ref()) {
             let n = table_len as u32;
+            let n_chunks = chunks.len() as u32;
             let grad_fixed = u32::from(t.grad_fixed);
             let table16 = t.table16.as_ref().map_or(0, |c| dptr(c, gpu));
             // One wave of 256-thread blocks (8 per SM), each thread 8 elements per turn
             // (adam.cu ADAM_DENSE_UNROLL).
-            let blocks = n.div_ceil(256 * 8).min(gpu.sm_count * 8);
+            let visited = n_chunks * ADAM_CHUNK as u32;
+            let blocks = visited.div_ceil(256 * 8).min(gpu.sm_count * 8);
             let cfg = LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
             // SAFETY: params, m, v hold n_params + n values (the table follows the MLP); grad n
-            // f32 (2n with grad_fixed: n i64); table16 n or null.
+            // f32 (2n with grad_fixed: n i64); chunks n_chunks indices below n / ADAM_CHUNK
+            // rounded up; table16 n or null.
             unsafe {
                 gpu.stream
                     .launch_builder(&t.adam_dense)
@@ -230,6 +244,8 @@ impl CudaEngine {
                     .arg(grad)
                     .arg(&n_params)
                     .arg(&n)
+                    .arg(chunks)
+                    .arg(&n_chunks)
                     .arg(&*step)
                     .arg(&hyper)
                     .arg(&table16)

@@ -154,6 +154,40 @@ impl HashGridSpec {
         self.level_dims().into_iter().map(|dim| if fits(dim) { dim } else { 0 }).collect()
     }
 
+    /// The chunks of `chunk` consecutive table values (table layout, chunk index = value index
+    /// / `chunk`) holding a value that a position in [0, 1]² reads, in increasing order.
+    ///
+    /// A value outside them never gets a gradient, so Adam leaves it, and its zero moments,
+    /// exactly as they are: an optimizer may skip those chunks and give the same result. A
+    /// densely stored level reaches its first `dim²` entries; a hashed level whose grid has
+    /// fewer corners than the table has entries reaches the hash image of its corners (found by
+    /// enumerating them); a finer hashed level counts as whole. `chunk` must be a multiple of
+    /// `features_per_level` (any multiple of 8 is).
+    pub fn reachable_chunks(&self, chunk: usize) -> Vec<u32> {
+        let (t, f) = (self.table_size(), self.features_per_level);
+        debug_assert!(chunk > 0 && chunk.is_multiple_of(f), "chunk {chunk} must be a multiple of F = {f}");
+        let mut reached = vec![false; self.table_len().div_ceil(chunk)];
+        let mut mark_values = |first: usize, count: usize| {
+            reached[first / chunk..=(first + count - 1) / chunk].iter_mut().for_each(|r| *r = true);
+        };
+        for (l, (dim, dense)) in self.level_dims().into_iter().zip(self.dense_dims()).enumerate() {
+            let level = l * t * f;
+            let corners = (dim as u64).pow(2);
+            if dense > 0 {
+                mark_values(level, corners as usize * f);
+            } else if corners >= t as u64 {
+                mark_values(level, t * f);
+            } else {
+                for cy in 0..dim as i32 {
+                    for cx in 0..dim as i32 {
+                        mark_values(level + hash_index(cx, cy, t as u32) as usize * f, f);
+                    }
+                }
+            }
+        }
+        (0..reached.len() as u32).filter(|&i| reached[i as usize]).collect()
+    }
+
     /// The offset added to `x·scale` before flooring: 0 (seed) or 0.5 (tiny-cuda-nn).
     pub fn position_offset(&self) -> f32 {
         match self.growth {
@@ -280,6 +314,44 @@ mod tests {
         assert!(HashGridSpec::tiny_cuda_nn_image().dense_dims().iter().all(|&d| d == 0), "off by default");
         assert_eq!(corner_index(3, 2, 17, 1 << 19), 3 + 2 * 17);
         assert_eq!(corner_index(3, 2, 0, 1 << 19), hash_index(3, 2, 1 << 19));
+    }
+
+    #[test]
+    fn reachable_chunks_hold_every_value_a_position_reads() {
+        use crate::model::{EncodingSpec, ModelSpec};
+        use crate::reference::hash_grid::corners;
+        let tcnn = HashGridSpec::tiny_cuda_nn_image();
+        let specs = [
+            HashGridSpec::default(),
+            HashGridSpec { log2_table_size: 12, ..tcnn.clone() },
+            HashGridSpec { log2_table_size: 12, dense_coarse: true, ..tcnn.clone() },
+            HashGridSpec { features_per_level: 1, log2_table_size: 10, ..HashGridSpec::default() },
+            HashGridSpec { features_per_level: 8, levels: 4, log2_table_size: 8, ..tcnn.clone() },
+        ];
+        let edges = [0.0f32, 1e-7, 0.5, 0.999_999_9, 1.0];
+        for spec in specs {
+            let chunk = 64;
+            let reached: std::collections::HashSet<u32> = spec.reachable_chunks(chunk).into_iter().collect();
+            let EncodingSpec::HashGrid(enc) = ModelSpec::HashGrid(spec.clone()).encoding() else { unreachable!() };
+            let random = (0..20_000u32).map(|i| {
+                let w = crate::rng::draw(7, crate::rng::Stream::TrainSamples, 0, i);
+                [crate::rng::unit_f32(w[0]), crate::rng::unit_f32(w[1])]
+            });
+            let grid = edges.iter().flat_map(|&x| edges.iter().map(move |&y| [x, y]));
+            for x in random.chain(grid) {
+                for l in 0..spec.levels {
+                    for (value, _) in corners(&enc, l, x) {
+                        assert!(reached.contains(&((value / chunk) as u32)), "{spec:?}: level {l} at {x:?}");
+                    }
+                }
+            }
+        }
+        // tiny-cuda-nn's grid at 2^19: levels 0-8 reach a fraction of their table.
+        let n = tcnn.reachable_chunks(256).len() as f64 * 256.0;
+        let fraction = n / tcnn.table_len() as f64;
+        assert!(fraction < 0.55, "{fraction}");
+        let dense = HashGridSpec { dense_coarse: true, ..tcnn };
+        assert!((dense.reachable_chunks(256).len() as f64 * 256.0) < 0.5 * dense.table_len() as f64);
     }
 
     #[test]
