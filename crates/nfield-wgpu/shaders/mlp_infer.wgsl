@@ -13,7 +13,7 @@
 //
 // Bindings: 0–3 as infer_query.wgsl (included before this file); 4 params again, as vec4
 // (mlp_forward.wgsl's VEC4_WEIGHTS).
-// Extra constants (src/infer.rs): COOP_WG, TILE, KC, ASTRIDE.
+// Extra constants (src/infer.rs): COOP_WG, TILE, KC, ASTRIDE, PER_PIXEL_WG.
 
 @group(0) @binding(4) var<storage, read> params4: array<vec4<f32>>;
 
@@ -58,11 +58,11 @@ fn infer_per_pixel(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
     }
 }
 //#else
-// One sample per invocation (PER_PIXEL_SAMPLES = 1).
-@compute @workgroup_size(64)
+// One sample per invocation (PER_PIXEL_SAMPLES = 1), PER_PIXEL_WG invocations a workgroup.
+@compute @workgroup_size(PER_PIXEL_WG)
 fn infer_per_pixel(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
                    @builtin(local_invocation_index) lid: u32) {
-    let p = linear_index(wg, groups, lid, 64u);
+    let p = linear_index(wg, groups, lid, PER_PIXEL_WG);
     if (p >= query.n) {
         return;
     }

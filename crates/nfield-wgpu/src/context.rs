@@ -32,6 +32,9 @@ pub struct Gpu {
     pub workgroup_memory: u32,
     /// The largest storage-buffer binding in bytes (128 MiB on lavapipe).
     pub max_binding: u64,
+    /// The most invocations a compute workgroup may have (1024 on NVIDIA Vulkan; WebGPU
+    /// guarantees 256).
+    pub max_invocations: u32,
 }
 
 /// Set (to anything) to open devices without wgpu's experimental cooperative matrices even where
@@ -138,6 +141,7 @@ impl Gpu {
             ),
             workgroup_memory: limits.max_compute_workgroup_storage_size,
             max_binding: limits.max_storage_buffer_binding_size.min(limits.max_buffer_size),
+            max_invocations: limits.max_compute_invocations_per_workgroup,
         }
     }
 

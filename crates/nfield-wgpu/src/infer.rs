@@ -16,6 +16,21 @@ use std::sync::Arc;
 
 /// Invocations per cooperative workgroup (16 output lanes × 4 sample lanes).
 pub(crate) const COOP_WG: u32 = 64;
+
+/// Invocations per workgroup of the baked kernel, by model, as measured on an H100 through
+/// NVIDIA's Vulkan driver (M samples/s, full image of target.jpeg, 2026-11-26, workgroups of
+/// 64 / 256 / 512): SIREN-64×8 445 / 444 / 440, the seed's Fourier MLP 400 / 271 / 523, the
+/// seed's hash grid 2200 / 2380 / 1970, tiny-cuda-nn's 1370 / 1460 / 1340. The size changes
+/// how the driver allocates registers for a straight-line program of tens of thousands of
+/// instructions, not the work. Capped at the device's limit.
+fn baked_workgroup(spec: &ModelSpec, max_invocations: u32) -> u32 {
+    let measured = match spec {
+        ModelSpec::Siren(_) => 64,
+        ModelSpec::Fourier(_) => 512,
+        ModelSpec::HashGrid(_) => 256,
+    };
+    measured.min(max_invocations).max(1)
+}
 /// Inputs per staged weight chunk of the cooperative kernel (64 outputs × KC). With the tile
 /// capped at 32 samples this measured fastest on an H100 through Vulkan (SIREN-64×8, full image:
 /// tile 64 / KC 32: 78 M samples/s; 32 / 16: 126 M/s; 32 / 8: 119; 16 / 32: 91), the smaller
@@ -139,7 +154,10 @@ impl InferKernels {
     /// `baked_forward`: the one-sample per-pixel kernel on this `mlp_forward` instead
     /// ([`crate::baked`]).
     fn source(&self, shape: CoopShape, baked_forward: Option<String>) -> String {
+        let per_pixel_wg =
+            if baked_forward.is_some() { baked_workgroup(&self.spec, self.gpu.max_invocations) } else { 64 };
         let extra = [
+            ("PER_PIXEL_WG", format!("{per_pixel_wg}u")),
             ("COOP_WG", format!("{COOP_WG}u")),
             ("TILE", format!("{}u", shape.tile)),
             ("KC", format!("{KC}u")),
@@ -232,7 +250,7 @@ impl InferKernels {
             ComputeStrategy::Baked => {
                 let (_, p) =
                     self.baked.as_ref().ok_or_else(|| Error::engine(NAME, "the baked pipeline is not built"))?;
-                Ok((p, 64))
+                Ok((p, baked_workgroup(&self.spec, self.gpu.max_invocations)))
             }
             ComputeStrategy::Matrix => Err(Error::engine(NAME, "the matrix strategy records its own passes")),
         }
