@@ -163,7 +163,7 @@ impl CudaEngine {
             (Strategy::Fragment | Strategy::Baked, _) => {
                 return Err(Error::Unsupported(format!(
                     "the {} strategy belongs to the wgpu engine",
-                    if opts.strategy == Strategy::Baked { "baked" } else { "fragment" }
+                    opts.strategy.name()
                 )));
             }
         };

@@ -6,11 +6,11 @@
 //! returns 32 floats a clock against 128 FMAs, so the per-pixel kernel stops at a quarter of
 //! the FMA rate (~27 % measured, BENCHMARKS.md). A weight that is a literal of the instruction
 //! stream is an FMA operand with no load at all: on an H100 through Vulkan SIREN-64×8 runs at
-//! 436–445 M samples/s baked against ~240 M/s per-pixel (1.8×), the seed's hash grid at
-//! 2.2 G/s against 1.17. The price is a pipeline compiled per weight set, 5–10 s for a
-//! SIREN-64×8 (most of it the driver's), so this is the
-//! strategy for a model rendered many times, not for one render or live training; the engine
-//! compiles it on first use and again only after the weights change.
+//! 470–476 M samples/s baked against ~245 M/s per-pixel (1.9×), the seed's hash grid at
+//! 2.38 G/s against 1.16 (BENCHMARKS.md). The price is a pipeline compiled per weight set,
+//! 5–11 s for a SIREN-64×8 (most of it the driver's), so this is the strategy for a model
+//! rendered many times, not for one render or live training; the engine compiles it on first
+//! use and again only after the weights change.
 //!
 //! Generated shape, for an MLP `ENC_DIM → WIDTH → … → WIDTH → 3` (the models of
 //! `shaders/mlp_forward.wgsl`):

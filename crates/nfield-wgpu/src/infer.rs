@@ -31,6 +31,7 @@ fn baked_workgroup(spec: &ModelSpec, max_invocations: u32) -> u32 {
     };
     measured.min(max_invocations).max(1)
 }
+
 /// Inputs per staged weight chunk of the cooperative kernel (64 outputs × KC). With the tile
 /// capped at 32 samples this measured fastest on an H100 through Vulkan (SIREN-64×8, full image:
 /// tile 64 / KC 32: 78 M samples/s; 32 / 16: 126 M/s; 32 / 8: 119; 16 / 32: 91), the smaller
@@ -208,6 +209,13 @@ impl InferKernels {
         self.matrix.as_ref().ok_or_else(|| Error::engine(NAME, "matrix kernels missing"))
     }
 
+    /// The cooperative tile of the module a per-pixel or baked kernel is compiled in (both
+    /// entry points share one module): the model's, or a small valid one for a model too wide
+    /// for the cooperative tile.
+    fn per_pixel_module_shape(&self) -> CoopShape {
+        coop_shape(&self.spec, self.gpu.workgroup_memory).unwrap_or(CoopShape { tile: 4, astride: 1 })
+    }
+
     /// Compiles the baked pipeline for the weights of `version` unless it holds them already;
     /// `mlp` reads those weights (the first `encoding.start` parameters) when it must.
     pub fn bake(&mut self, version: u64, mlp: impl FnOnce() -> Result<Vec<f32>>) -> Result<()> {
@@ -217,8 +225,7 @@ impl InferKernels {
         per_pixel_supported(&self.gpu, &self.spec)?;
         self.baked = None; // the old pipeline's memory goes before the new one compiles
         let forward = crate::baked::mlp_forward_source(&self.spec, &mlp()?)?;
-        let shape = coop_shape(&self.spec, self.gpu.workgroup_memory);
-        let src = self.source(shape.unwrap_or(CoopShape { tile: 4, astride: 1 }), Some(forward));
+        let src = self.source(self.per_pixel_module_shape(), Some(forward));
         self.baked = Some((version, self.gpu.compute_pipeline("mlp_infer baked", &src, "infer_per_pixel")?));
         Ok(())
     }
@@ -226,13 +233,11 @@ impl InferKernels {
     /// The pipeline of a per-pixel, cooperative or baked (after [`InferKernels::bake`])
     /// `strategy` and the samples each of its workgroups covers.
     pub fn pipeline(&mut self, strategy: ComputeStrategy) -> Result<(&wgpu::ComputePipeline, u32)> {
-        let shape = coop_shape(&self.spec, self.gpu.workgroup_memory);
         match strategy {
             ComputeStrategy::PerPixel => {
                 if self.per_pixel.is_none() {
                     per_pixel_supported(&self.gpu, &self.spec)?;
-                    // A model too wide for the cooperative tile still needs valid constants.
-                    let src = self.source(shape.unwrap_or(CoopShape { tile: 4, astride: 1 }), None);
+                    let src = self.source(self.per_pixel_module_shape(), None);
                     self.per_pixel = Some(self.gpu.compute_pipeline("mlp_infer", &src, "infer_per_pixel")?);
                 }
                 let p = self.per_pixel.as_ref().ok_or_else(|| Error::engine(NAME, "per-pixel pipeline missing"))?;
@@ -240,7 +245,7 @@ impl InferKernels {
             }
             ComputeStrategy::Cooperative => {
                 if self.coop.is_none() {
-                    let s = shape?;
+                    let s = coop_shape(&self.spec, self.gpu.workgroup_memory)?;
                     let src = self.source(s, None);
                     self.coop = Some((self.gpu.compute_pipeline("mlp_infer", &src, "infer_coop")?, s));
                 }

@@ -72,6 +72,19 @@ pub enum Strategy {
     Baked,
 }
 
+impl Strategy {
+    /// The strategy's name as the CLI spells it (`--strategy per-pixel`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Auto => "auto",
+            Strategy::PerPixel => "per-pixel",
+            Strategy::Cooperative => "cooperative",
+            Strategy::Fragment => "fragment",
+            Strategy::Baked => "baked",
+        }
+    }
+}
+
 /// Arithmetic precision of an engine's kernels.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Precision {

@@ -102,12 +102,8 @@ pub(super) fn infer_model_case(
     sync(e)?;
     let dt = t.elapsed().as_secs_f64() / runs as f64;
     let n = image.pixel_count() as f64;
-    let name = match strategy {
-        Strategy::PerPixel => "per-pixel",
-        _ => "cooperative",
-    };
     Ok(json!({
-        "name": format!("infer/{label}/full-image/{name}"),
+        "name": format!("infer/{label}/full-image/{}", strategy.name()),
         "precision": precision_name(precision),
         "samples_per_s": (n / dt).round(),
         "ms_per_image": (dt * 1e5).round() / 100.0,

@@ -40,16 +40,6 @@ fn models() -> Vec<(&'static str, ModelSpec)> {
     ]
 }
 
-fn strategy_name(s: Strategy) -> &'static str {
-    match s {
-        Strategy::PerPixel => "per-pixel",
-        Strategy::Cooperative => "cooperative",
-        Strategy::Fragment => "fragment",
-        Strategy::Baked => "baked",
-        Strategy::Auto => "auto",
-    }
-}
-
 fn infer_case(
     e: &mut WgpuEngine,
     image: &Image,
@@ -108,7 +98,7 @@ fn best_of_three(mut run: impl FnMut() -> nfield::Result<()>) -> nfield::Result<
 
 /// `infer/{label}/full-image/{strategy}`, with `-fp16` for the cooperative-matrix path.
 fn infer_name(label: &str, s: Strategy, precision: Precision) -> String {
-    format!("infer/{label}/full-image/{}{}", strategy_name(s), precision_suffix(precision))
+    format!("infer/{label}/full-image/{}{}", s.name(), precision_suffix(precision))
 }
 
 /// `-fp16` for the paths on cooperative matrices, nothing for fp32.

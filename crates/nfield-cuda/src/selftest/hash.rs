@@ -49,12 +49,8 @@ fn entry_errors(got: &[f32], want: &[f64]) -> EntryErrors {
 /// that adam_dense visits) may get a gradient.
 pub(super) fn table_gradient_matches_oracle(gpu: &Arc<Gpu>, precision: Precision) -> Result<String, String> {
     let image = test_image(40, 30);
-    let spec = ModelSpec::HashGrid(HashGridSpec {
-        log2_table_size: 10,
-        levels: 8,
-        hidden_layers: 2,
-        ..HashGridSpec::tiny_cuda_nn_image()
-    });
+    let h = HashGridSpec { log2_table_size: 10, levels: 8, hidden_layers: 2, ..HashGridSpec::tiny_cuda_nn_image() };
+    let spec = ModelSpec::HashGrid(h.clone());
     let (step, _) = kernels::train_step(&spec, precision, gpu.smem_optin).map_err(|e| e.to_string())?;
     let model = test_model(spec.clone(), 611);
     let batch = 4000u32;
@@ -70,7 +66,6 @@ pub(super) fn table_gradient_matches_oracle(gpu: &Arc<Gpu>, precision: Precision
     let whole = rel_l2(&got[table.clone()], &want[table.clone()]);
     // Adam visits only the entries positions reach (HashGridSpec::reachable_chunks): a gradient
     // anywhere else would be left unapplied.
-    let ModelSpec::HashGrid(h) = &spec else { return Err("not a hash grid".into()) };
     let entry = h.features_per_level;
     let reached: std::collections::HashSet<u32> = h.reachable_chunks(entry).into_iter().collect();
     let stray =
