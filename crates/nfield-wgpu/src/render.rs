@@ -229,10 +229,7 @@ impl FieldRenderer {
 
 fn render_pipeline(gpu: &Gpu, src: &str, format: wgpu::TextureFormat) -> Result<wgpu::RenderPipeline> {
     gpu.checked(&format!("the fragment pipeline for {format:?} failed"), || {
-        let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("render_fragment"),
-            source: wgpu::ShaderSource::Wgsl(src.into()),
-        });
+        let module = gpu.shader_module("render_fragment", src);
         fullscreen_pipeline(&gpu.device, "nfield field", &module, "fs_field", format)
     })
 }
