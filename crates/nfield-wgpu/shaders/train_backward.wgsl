@@ -1,16 +1,16 @@
 // nfield WGSL, training: the deltas of the layer below, Δ_in = (Δ_out · W) ⊙ D, over the chunk.
 //
-// deltas: two halves of (C, DELTA_WIDTH) floats used alternately; Δ_out (C, outputs) at a_off,
-//         Δ_in (C, inputs) written at out_off
-// derivs: activation derivatives of the layer below, (C, inputs) at aux_off (train_forward)
+// derivs: the derivative and delta slots of src/train/plan.rs: Δ_out (C, outputs) at a_off (the
+//         layer's own slot); Δ_in (C, inputs) written at out_off, the slot of the layer below,
+//         over that layer's activation derivatives (at aux_off = out_off), each read by the
+//         invocation that overwrites it; ∂L/∂E (act = 0) in E's slot
 // Layer:  M = C samples, N = inputs, K = outputs; a = Δ_out (C, K); b(k, n) = W[k][n]; act = 1
 //         multiplies by the derivatives, 0 leaves ∂L/∂input (the encoding's gradient input)
-// All three buffers are bound as vec4 arrays (16-byte loads and stores with VEC; scalars as
+// Both buffers are bound as vec4 arrays (16-byte loads and stores with VEC; scalars as
 // components otherwise; element i is [i / 4][i % 4]).
 // Dispatch: (⌈N/TILE_N⌉, ⌈M/TILE_M⌉, 1) workgroups of THREADS (train_gemm.wgsl).
 @group(0) @binding(0) var<storage, read> params: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read_write> deltas: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> derivs: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> derivs: array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> layer: Layer;
 
 const A_K_CONTIGUOUS: bool = true;
@@ -21,12 +21,12 @@ const A_SCALE: f32 = DELTA_SCALE;
 
 fn load_a(m: u32, k: u32) -> f32 {
     let i = layer.a_off + m * layer.dims_k + k;
-    return deltas[i / 4u][i % 4u];
+    return derivs[i / 4u][i % 4u];
 }
 
 // a(m, k..k+3)
 fn load_a4(m: u32, k: u32) -> vec4<f32> {
-    return deltas[(layer.a_off + m * layer.dims_k + k) / 4u];
+    return derivs[(layer.a_off + m * layer.dims_k + k) / 4u];
 }
 
 // b(k, n) = W[k][n]
@@ -69,7 +69,7 @@ fn backward_store(m: u32, n: u32, sum: vec4<f32>) {
         if (layer.act == 1u) {
             d *= derivs[d_at / 4u];
         }
-        deltas[at / 4u] = d;
+        derivs[at / 4u] = d;
         return;
     }
     for (var c = 0u; c < 4u; c++) {
@@ -78,7 +78,7 @@ fn backward_store(m: u32, n: u32, sum: vec4<f32>) {
             if (layer.act == 1u) {
                 d *= derivs[(d_at + c) / 4u][(d_at + c) % 4u];
             }
-            deltas[(at + c) / 4u][(at + c) % 4u] = d;
+            derivs[(at + c) / 4u][(at + c) % 4u] = d;
         }
     }
 }

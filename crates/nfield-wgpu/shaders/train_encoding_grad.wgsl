@@ -1,5 +1,5 @@
 // nfield WGSL, training: the encoding's parameter gradients from ∂L/∂E (CHUNK_SIZE, ENC_DIM)
-// at D_ENCODED in `deltas` (train_backward with act = 0 on layer 0).
+// at D_ENCODED in `derivs` (E's slot, written by train_backward with act = 0 on layer 0).
 //
 // train_fourier_grad: ∂L/∂B (2 × FREQS) of a trained Fourier B, split over the batch like the
 //   weight gradients: invocation (j, z) sums samples [z·K_SPLIT, (z+1)·K_SPLIT) into
@@ -15,7 +15,7 @@
 @group(0) @binding(1) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(2) var<storage, read> batch: array<f32>;
 @group(0) @binding(3) var<storage, read> acts: array<f32>;
-@group(0) @binding(4) var<storage, read> deltas: array<f32>;
+@group(0) @binding(4) var<storage, read> derivs: array<f32>;
 @group(0) @binding(5) var<uniform> chunk: Chunk;
 @group(0) @binding(6) var<storage, read_write> table_grad: array<atomic<u32>>;
 
@@ -37,7 +37,7 @@ fn train_fourier_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
         let y = TAU * batch[2u * s + 1u];
         let e = s * ENC_DIM;
         let d = D_ENCODED + s * ENC_DIM;
-        let dp = acts[e + FREQS + j] * deltas[d + j] - acts[e + j] * deltas[d + FREQS + j];
+        let dp = acts[e + FREQS + j] * derivs[d + j] - acts[e + j] * derivs[d + FREQS + j];
         db0 += dp * x;
         db1 += dp * y;
     }
@@ -68,7 +68,7 @@ fn train_hash_scatter(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let hc = hash_corners(l, batch[2u * s], batch[2u * s + 1u]);
     for (var f = 0u; f < FEATURES; f++) {
-        let d = deltas[D_ENCODED + s * ENC_DIM + l * FEATURES + f];
+        let d = derivs[D_ENCODED + s * ENC_DIM + l * FEATURES + f];
         if (d == 0.0) {
             continue;
         }

@@ -3,14 +3,15 @@
 // partials: GRAD_SPLITS × GRAD_LEN floats; split z holds Σ over its samples of ∂L/∂W (model
 //           layout, at w_off) and ∂L/∂b (at bias_off) for the first GRAD_LEN parameters;
 //           summed over the splits in a fixed order by adam.wgsl (deterministic)
-// deltas:   Δ (C, outputs) at a_off; acts: the layer's input (C, inputs) at aux_off (both bound
+// derivs:   Δ (C, outputs) at a_off (the layer's delta slot, src/train/plan.rs); acts: the
+//           layer's input (C, inputs) at aux_off (both bound
 //           as vec4 arrays: 16-byte loads with VEC, element i is [i / 4][i % 4])
 // Layer:    M = outputs, N = inputs, K = samples [z·k_split, min((z+1)·k_split, C));
 //           a(o, s) = Δ[s][o], b(s, i) = input[s][i] (both contiguous along m / n, not k)
 // chunk:    accumulate = 0 for the first chunk of a step (overwrite), 1 after (add)
 // Dispatch: (⌈N/TILE_N⌉, ⌈M/TILE_M⌉, GRAD_SPLITS) workgroups of THREADS (train_gemm.wgsl).
 @group(0) @binding(0) var<storage, read_write> partials: array<f32>;
-@group(0) @binding(1) var<storage, read> deltas: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> derivs: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> acts: array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> layer: Layer;
 @group(0) @binding(4) var<uniform> chunk: Chunk;
@@ -24,12 +25,12 @@ const A_SCALE: f32 = DELTA_SCALE;
 // a(o, s) = Δ[s][o]
 fn load_a(m: u32, k: u32) -> f32 {
     let i = layer.a_off + k * layer.dims_m + m;
-    return deltas[i / 4u][i % 4u];
+    return derivs[i / 4u][i % 4u];
 }
 
 // a(o..o+3, s)
 fn load_a4(m: u32, k: u32) -> vec4<f32> {
-    return deltas[(layer.a_off + k * layer.dims_m + m) / 4u];
+    return derivs[(layer.a_off + k * layer.dims_m + m) / 4u];
 }
 
 // b(s, i) = input[s][i]

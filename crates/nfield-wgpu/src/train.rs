@@ -202,7 +202,6 @@ impl Trainer {
             batch: floats("train batch", 5 * plan.chunk as u64).map_err(batch_note)?,
             acts: floats("train activations", plan.acts_len).map_err(batch_note)?,
             derivs: floats("train derivatives", plan.acts_len).map_err(batch_note)?,
-            deltas: floats("train deltas", 2 * plan.chunk as u64 * plan.delta_width as u64).map_err(batch_note)?,
             partials: floats("train gradient partials", plan.splits as u64 * plan.grad_len as u64)?,
             // 64-bit fixed point: two words per entry (shaders/common.wgsl)
             table_grad: floats("train table gradient", if hash_table { 2 * layout.encoding.len() as u64 } else { 4 })?,

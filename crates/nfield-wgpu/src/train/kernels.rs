@@ -58,10 +58,8 @@ pub struct Buffers {
     pub batch: wgpu::Buffer,
     /// The chunk's encoding and layer outputs.
     pub acts: wgpu::Buffer,
-    /// The chunk's activation derivatives.
+    /// The chunk's activation derivatives, overwritten by the deltas (plan module).
     pub derivs: wgpu::Buffer,
-    /// The chunk's deltas (two halves).
-    pub deltas: wgpu::Buffer,
     /// Per-split weight-gradient sums.
     pub partials: wgpu::Buffer,
     /// The hash table's gradient (a 16-byte stub for other models).
@@ -311,8 +309,11 @@ fn vec_layer(r: &LayerRecord) -> bool {
 /// The forward and backward passes' tiling: 128 samples × 64 units, 4 × 8 per invocation (256
 /// invocations, 24 KiB of workgroup memory), or 64 × 64 (128 invocations, 16 KiB) where the
 /// device offers less. 8 × 8 per invocation halves the workgroup-memory loads per FMA but
-/// measured 2.8× slower on an H100 through Vulkan (SIREN-64×8 training at batch 2^18: 18.7 M
-/// samples/s against 53.3 with 4 × 8; the driver spills the 64 accumulators).
+/// measured slower on an H100 through Vulkan: SIREN-64×8 training at batch 2^18, 18.7 M
+/// samples/s against 53.3 with 4 × 8 while naga bounded every loop (the 64 accumulators
+/// spilled), and still 54 against 63 without (forward 2037 against 1646 µs a step; also
+/// 64 × 64 tiles of 8 × 8, 256 × 64 of 8 × 8 and 128 × 64 of 8 × 4: no better). The weight
+/// gradients likewise gained nothing from 8 × 8 blocks or from one k group.
 /// With `matrix`, the cooperative-matrix shape instead.
 fn layer_shape(gpu: &Gpu, vec: bool, matrix: bool) -> GemmShape {
     if matrix {
@@ -550,7 +551,7 @@ impl Kernels {
             gpu,
             "train_loss",
             &loss,
-            &[(0, &bufs.acts), (1, &bufs.batch), (2, &bufs.deltas), (3, &bufs.loss_partials), (4, &bufs.chunk_info)],
+            &[(0, &bufs.acts), (1, &bufs.batch), (2, &bufs.derivs), (3, &bufs.loss_partials), (4, &bufs.chunk_info)],
         )?;
         chunk.push(Dispatch { label: "loss", pipeline: loss, bind_group: bg, groups: [c / LOSS_GROUP, 1, 1] });
 
@@ -578,7 +579,7 @@ impl Kernels {
                 gpu,
                 "train_weight_grad",
                 &pipeline,
-                &[(0, &bufs.partials), (1, &bufs.deltas), (2, &bufs.acts), (3, &rb), (4, &bufs.chunk_info)],
+                &[(0, &bufs.partials), (1, &bufs.derivs), (2, &bufs.acts), (3, &rb), (4, &bufs.chunk_info)],
             )?;
             chunk.push(Dispatch {
                 label: "weight_grad",
@@ -611,12 +612,7 @@ impl Kernels {
             let shape = layer_shape(gpu, vec_layer(&r), matrix.backward);
             let rb = layer_record("train_backward layer", r);
             let pipeline = cached(&mut backward, "train_backward", BACKWARD, shape, false)?;
-            let bg = bind(
-                gpu,
-                "train_backward",
-                &pipeline,
-                &[(0, &bufs.params), (1, &bufs.deltas), (2, &bufs.derivs), (3, &rb)],
-            )?;
+            let bg = bind(gpu, "train_backward", &pipeline, &[(0, &bufs.params), (1, &bufs.derivs), (3, &rb)])?;
             chunk.push(Dispatch { label: "backward", pipeline, bind_group: bg, groups: shape.groups(c, inputs, 1) });
         }
 
@@ -632,14 +628,14 @@ impl Kernels {
                     gpu,
                     entry,
                     &pipeline,
-                    &[(2, &bufs.batch), (4, &bufs.deltas), (5, &bufs.chunk_info), (6, &bufs.table_grad)],
+                    &[(2, &bufs.batch), (4, &bufs.derivs), (5, &bufs.chunk_info), (6, &bufs.table_grad)],
                 )?
             } else {
                 bind(
                     gpu,
                     entry,
                     &pipeline,
-                    &[(1, &bufs.partials), (2, &bufs.batch), (3, &bufs.acts), (4, &bufs.deltas), (5, &bufs.chunk_info)],
+                    &[(1, &bufs.partials), (2, &bufs.batch), (3, &bufs.acts), (4, &bufs.derivs), (5, &bufs.chunk_info)],
                 )?
             };
             chunk.push(Dispatch { label: "encoding_grad", pipeline, bind_group: bg, groups });

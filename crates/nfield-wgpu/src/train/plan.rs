@@ -5,9 +5,10 @@
 //! Chunk buffers (C = [`Plan::chunk`] samples, all sample-major):
 //! - `acts`: `[E (C, in_0) | A_0 (C, out_0) | … | A_last (C, 3)]`, layer `l`'s output at
 //!   [`Plan::act_offsets`]`[l]`;
-//! - `derivs`: `act'(z)` of the hidden layers at the same offsets;
-//! - `deltas`: two halves of `(C, delta_width)`; `∂L/∂z_l` in half `(l + 1) % 2`, `∂L/∂E` in
-//!   half 0 (as if it were layer −1);
+//! - `derivs`: `act'(z)` of the hidden layers at the same offsets, each overwritten in place by
+//!   the layer's delta `∂L/∂z_l` once the backward pass has used it (the output layer's delta
+//!   is written there by the loss); `∂L/∂E` in E's slot at 0. A delta stays until the next
+//!   chunk's forward pass, whatever order the weight gradients and the backward pass take;
 //! - `batch`: positions `(C, 2)` then colours `(C, 3)`;
 //! - `partials`: [`Plan::splits`] × [`Plan::grad_len`] weight-gradient sums (one per split of
 //!   the chunk's samples, accumulated over the chunks of a step).
@@ -19,7 +20,7 @@ use nfield::{Error, Result};
 
 /// Samples per loss workgroup; chunks are multiples of it.
 pub const LOSS_GROUP: u32 = 256;
-/// At most this many bytes of chunk buffers (activations, derivatives, deltas, batch).
+/// At most this many bytes of chunk buffers (activations, derivatives and deltas, batch).
 const CHUNK_BUDGET: u64 = 768 << 20;
 /// At most this many bytes of per-split weight-gradient partial sums.
 const PARTIALS_BUDGET: u64 = 256 << 20;
@@ -105,8 +106,6 @@ pub struct Plan {
     pub act_offsets: Vec<u32>,
     /// Floats of `acts` (and `derivs`).
     pub acts_len: u64,
-    /// Floats per sample of one half of `deltas`.
-    pub delta_width: u32,
     /// Parameters with per-split gradients: the MLP, plus B when it is trained.
     pub grad_len: u32,
     /// Splits of the chunk's samples for the weight gradients.
@@ -130,9 +129,8 @@ impl Plan {
         let dims: Vec<(u32, u32)> = layout.layers.iter().map(|l| (l.inputs as u32, l.outputs as u32)).collect();
         let enc_dim = dims[0].0 as u64;
         let acts_per_sample = enc_dim + dims.iter().map(|d| d.1 as u64).sum::<u64>();
-        let delta_width = dims.iter().map(|d| d.0.max(d.1)).max().unwrap_or(3).max(3);
-        let bytes_per_sample = 4 * (2 * acts_per_sample + 2 * delta_width as u64 + 5);
-        let per_binding = 4 * acts_per_sample.max(2 * delta_width as u64);
+        let bytes_per_sample = 4 * (2 * acts_per_sample + 5);
+        let per_binding = 4 * acts_per_sample;
         let limit = (max_binding / per_binding).min(CHUNK_BUDGET / bytes_per_sample).min(MAX_CHUNK as u64);
         let max_chunk = (limit as u32 / LOSS_GROUP) * LOSS_GROUP;
         if max_chunk == 0 {
@@ -177,24 +175,13 @@ impl Plan {
         let splits = (chunk / SAMPLES_PER_SPLIT).clamp(1, MAX_SPLITS).min(by_memory);
         let k_split = chunk.div_ceil(splits).div_ceil(16) * 16;
         let splits = chunk.div_ceil(k_split);
-        Ok(Plan {
-            batch,
-            chunk,
-            n_chunks,
-            dims,
-            act_offsets,
-            acts_len: at,
-            delta_width,
-            grad_len: grad_len as u32,
-            splits,
-            k_split,
-        })
+        Ok(Plan { batch, chunk, n_chunks, dims, act_offsets, acts_len: at, grad_len: grad_len as u32, splits, k_split })
     }
 
-    /// Offset in `deltas` of `∂L/∂z` of layer `l`, or of `∂L/∂E` for `None`.
+    /// Offset in `derivs` of `∂L/∂z` of layer `l` (its output's slot), or of `∂L/∂E` for `None`
+    /// (E's slot, 0).
     pub fn delta_offset(&self, l: Option<usize>) -> u32 {
-        let half = l.map_or(0, |l| (l + 1) % 2) as u32;
-        half * self.chunk * self.delta_width
+        l.map_or(0, |l| self.act_offsets[l])
     }
 
     /// Offset in `acts` of layer `l`'s input (E for layer 0).
