@@ -1,6 +1,6 @@
 // nfield WGSL, training: the per-dispatch description of one MLP layer's matrix product, shared
-// by train_forward, train_backward and train_weight_grad (one uniform buffer per layer and
-// pass, written once when the trainer is built).
+// by train_forward, train_backward (one uniform buffer per layer and pass) and
+// train_weight_grad (one storage array per dispatch), written once when the trainer is built.
 struct Layer {
     // out is M × N, summed over K (train_gemm.wgsl)
     dims_m: u32,

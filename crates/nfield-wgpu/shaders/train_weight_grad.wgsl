@@ -1,20 +1,29 @@
-// nfield WGSL, training: one layer's weight and bias gradients, split over the batch.
+// nfield WGSL, training: the weight and bias gradients of several layers, split over the batch,
+// in one dispatch (they run after the whole backward pass: every layer's delta stays in its
+// slot until the next chunk, src/train/plan.rs).
 //
 // partials: GRAD_SPLITS × GRAD_LEN floats; split z holds Σ over its samples of ∂L/∂W (model
 //           layout, at w_off) and ∂L/∂b (at bias_off) for the first GRAD_LEN parameters;
 //           summed over the splits in a fixed order by adam.wgsl (deterministic)
-// derivs:   Δ (C, outputs) at a_off (the layer's delta slot, src/train/plan.rs); acts: the
-//           layer's input (C, inputs) at aux_off (both bound
-//           as vec4 arrays: 16-byte loads with VEC, element i is [i / 4][i % 4])
-// Layer:    M = outputs, N = inputs, K = samples [z·k_split, min((z+1)·k_split, C));
-//           a(o, s) = Δ[s][o], b(s, i) = input[s][i] (both contiguous along m / n, not k)
+// derivs:   Δ (C, outputs) at a_off (the layer's delta slot); acts: the layer's input
+//           (C, inputs) at aux_off (both bound as vec4 arrays: 16-byte loads with VEC, element
+//           i is [i / 4][i % 4])
+// layers:   one Layer record per layer of the dispatch: M = outputs, N = inputs, K = samples
+//           [z·k_split, min((z+1)·k_split, C)); a(o, s) = Δ[s][o], b(s, i) = input[s][i] (both
+//           contiguous along m / n, not k)
 // chunk:    accumulate = 0 for the first chunk of a step (overwrite), 1 after (add)
-// Dispatch: (⌈N/TILE_N⌉, ⌈M/TILE_M⌉, GRAD_SPLITS) workgroups of THREADS (train_gemm.wgsl).
+// Dispatch: (WG_TILES_M · WG_TILES_N, layers, GRAD_SPLITS) workgroups of THREADS
+//           (train_gemm.wgsl): workgroup (t, l, z) takes tile (t / WG_TILES_N, t % WG_TILES_N)
+//           of layer l's M × N, split z; tiles outside the layer leave at once (WG_TILES_*:
+//           the most tiles of any layer, src/train/kernels.rs).
 @group(0) @binding(0) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(1) var<storage, read> derivs: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> acts: array<vec4<f32>>;
-@group(0) @binding(3) var<uniform> layer: Layer;
+@group(0) @binding(3) var<storage, read> layers: array<Layer>;
 @group(0) @binding(4) var<uniform> chunk: Chunk;
+
+// the layer of this workgroup (set first by the entry point), for the operand loads
+var<private> layer: Layer;
 
 const A_K_CONTIGUOUS: bool = false;
 const B_K_CONTIGUOUS: bool = false;
@@ -61,9 +70,17 @@ fn train_weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoca
 //#if MATRIX
     g_sg = sg;
 //#endif
-    let k_begin = wg.z * layer.k_split;
-    let k_end = min(k_begin + layer.k_split, layer.dims_k);
-    gemm_tile(wg.y * TILE_M, wg.x * TILE_N, k_begin, k_end, layer.dims_m, layer.dims_n, lid);
+    let tile_m = wg.x / WG_TILES_N;
+    let tile_n = wg.x % WG_TILES_N;
+    let dims_m = layers[wg.y].dims_m;
+    let dims_n = layers[wg.y].dims_n;
+    if (tile_m * TILE_M >= dims_m || tile_n * TILE_N >= dims_n) {
+        return;
+    }
+    layer = layers[wg.y];
+    let k_begin = wg.z * layers[wg.y].k_split;
+    let k_end = min(k_begin + layers[wg.y].k_split, layers[wg.y].dims_k);
+    gemm_tile(tile_m * TILE_M, tile_n * TILE_N, k_begin, k_end, dims_m, dims_n, lid);
     if (!in_group_zero()) {
         return;
     }
@@ -72,7 +89,7 @@ fn train_weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoca
 //#unroll ACC
     weight_grad_store(base, tile_row({o}u / COL_VECS), tile_col({o}u % COL_VECS), acc[{o}u]);
 //#end
-    if (wg.x == 0u && lid % THREADS_N == 0u) {
+    if (tile_n == 0u && lid % THREADS_N == 0u) {
 //#unroll ROWS
         bias_grad_store(base, tile_row({o}u), row_sum[{o}u / 4u][{o}u % 4u]);
 //#end

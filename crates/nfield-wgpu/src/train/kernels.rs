@@ -158,6 +158,8 @@ fn constants(
         // deltas carry the loss's 1/batch: scaled by the batch's power of two they are O(1)
         // when rounded to f16 for the cooperative-matrix products (train_gemm_matrix.wgsl)
         ("DELTA_SCALE", f(table_grad_scale(plan.batch))),
+        ("WG_TILES_M", u(weight_grad_tiles(plan)[0])),
+        ("WG_TILES_N", u(weight_grad_tiles(plan)[1])),
         ("FROZEN_START", u(frozen.start)),
         ("FROZEN_END", u(frozen.end)),
     ]
@@ -298,6 +300,13 @@ impl GemmShape {
     fn groups(&self, m: u32, n: u32, z: u32) -> [u32; 3] {
         [n.div_ceil(self.tile_n), m.div_ceil(self.tile_m), z]
     }
+}
+
+/// The most 64 × 64 weight-gradient tiles of any layer, `[outputs, inputs]`
+/// (train_weight_grad.wgsl `WG_TILES_M`, `WG_TILES_N`; every weight-gradient shape is 64 × 64).
+fn weight_grad_tiles(plan: &Plan) -> [u32; 2] {
+    let most = |f: fn(&(u32, u32)) -> u32| plan.dims.iter().map(f).max().unwrap_or(1).div_ceil(64).max(1);
+    [most(|d| d.1), most(|d| d.0)]
 }
 
 /// Whether a layer's operands and results allow 16-byte accesses: both widths and every offset
@@ -555,6 +564,7 @@ impl Kernels {
         )?;
         chunk.push(Dispatch { label: "loss", pipeline: loss, bind_group: bg, groups: [c / LOSS_GROUP, 1, 1] });
 
+        let mut weight_grad_groups: Vec<(GemmShape, Vec<LayerRecord>)> = Vec::new();
         let fourier_b = layout.encoding_trainable && matches!(spec, ModelSpec::Fourier(_));
         let hash = matches!(spec, ModelSpec::HashGrid(_));
         for (l, slot) in layout.layers.iter().enumerate().rev() {
@@ -573,20 +583,11 @@ impl Kernels {
                 ..Default::default()
             };
             let shape = weight_grad_shape(vec_layer(&r), matrix.weight_grad);
-            let rb = layer_record("train_weight_grad layer", r);
-            let pipeline = cached(&mut weight_grad, "train_weight_grad", WEIGHT_GRAD, shape, true)?;
-            let bg = bind(
-                gpu,
-                "train_weight_grad",
-                &pipeline,
-                &[(0, &bufs.partials), (1, &bufs.derivs), (2, &bufs.acts), (3, &rb), (4, &bufs.chunk_info)],
-            )?;
-            chunk.push(Dispatch {
-                label: "weight_grad",
-                pipeline,
-                bind_group: bg,
-                groups: shape.groups(outputs, inputs, plan.splits),
-            });
+            debug_assert_eq!((shape.tile_m, shape.tile_n), (64, 64), "weight_grad_tiles counts 64 × 64 tiles");
+            match weight_grad_groups.iter_mut().find(|(s, _)| *s == shape) {
+                Some((_, group)) => group.push(r),
+                None => weight_grad_groups.push((shape, vec![r])),
+            }
             if l == 0 && !(fourier_b || hash) {
                 continue;
             }
@@ -614,6 +615,24 @@ impl Kernels {
             let pipeline = cached(&mut backward, "train_backward", BACKWARD, shape, false)?;
             let bg = bind(gpu, "train_backward", &pipeline, &[(0, &bufs.params), (1, &bufs.derivs), (3, &rb)])?;
             chunk.push(Dispatch { label: "backward", pipeline, bind_group: bg, groups: shape.groups(c, inputs, 1) });
+        }
+
+        // The weight gradients of all layers after the backward pass, one dispatch per tiling
+        // (16-byte accesses or not): a layer alone filled a quarter of an H100 (256 splits of
+        // one 64 × 64 tile).
+        for (shape, group) in &weight_grad_groups {
+            let pipeline = cached(&mut weight_grad, "train_weight_grad", WEIGHT_GRAD, *shape, true)?;
+            let rb = gpu.storage_init("train_weight_grad layers", group)?;
+            let bg = bind(
+                gpu,
+                "train_weight_grad",
+                &pipeline,
+                &[(0, &bufs.partials), (1, &bufs.derivs), (2, &bufs.acts), (3, &rb), (4, &bufs.chunk_info)],
+            )?;
+            let tiles = weight_grad_tiles(plan);
+            let groups = [tiles[0] * tiles[1], group.len() as u32, plan.splits];
+            chunk.push(Dispatch { label: "weight_grad", pipeline, bind_group: bg, groups });
+            records.push(rb);
         }
 
         if fourier_b || hash {
