@@ -302,6 +302,26 @@ impl GemmShape {
     }
 }
 
+/// The constants of the output layer fused into the loss (train_loss.wgsl): its input's offset
+/// and width, where the delta of the layer below goes, whether it is multiplied by that
+/// layer's derivatives and whether it is needed at all (`encoding_grad`: the encoding takes
+/// ∂L/∂E when the output layer is layer 0).
+fn output_constants(plan: &Plan, layout: &ParamLayout, encoding_grad: bool) -> Vec<(&'static str, String)> {
+    let last = plan.dims.len() - 1;
+    let w_aligned = layout.layers[last].weights % 4 == 0;
+    let inputs = plan.dims[last].0;
+    let in_off = plan.input_offset(last);
+    let back_off = plan.delta_offset(last.checked_sub(1));
+    vec![
+        ("OUT_IN", u(inputs)),
+        ("OUT_IN_OFF", u(in_off)),
+        ("OUT_BACK", (last > 0 || encoding_grad).to_string()),
+        ("OUT_BACK_MUL", (last > 0).to_string()),
+        ("OUT_BACK_OFF", u(back_off)),
+        ("OUT_VEC", (w_aligned && inputs % 4 == 0 && in_off % 4 == 0 && back_off % 4 == 0).to_string()),
+    ]
+}
+
 /// The most 64 × 64 weight-gradient tiles of any layer, `[outputs, inputs]`
 /// (train_weight_grad.wgsl `WG_TILES_M`, `WG_TILES_N`; every weight-gradient shape is 64 × 64).
 fn weight_grad_tiles(plan: &Plan) -> [u32; 2] {
@@ -517,7 +537,12 @@ impl Kernels {
             records.push(b.clone());
             b
         };
+        // the output layer runs inside the loss dispatch, forward and backward (train_loss.wgsl)
+        let fuse_output = n_layers >= 2 && !matrix.forward && !matrix.backward;
         for (l, slot) in layout.layers.iter().enumerate() {
+            if fuse_output && l + 1 == n_layers {
+                break;
+            }
             let (inputs, outputs) = plan.dims[l];
             let act = if l + 1 == n_layers {
                 2
@@ -555,18 +580,21 @@ impl Kernels {
         }
 
         let reduce = if gpu.subgroups { REDUCE_SUBGROUP } else { REDUCE_TREE };
-        let loss = gpu.compute_pipeline("train_loss", &src(&[common, BATCH, LOSS, reduce]), "train_loss")?;
-        let bg = bind(
-            gpu,
-            "train_loss",
-            &loss,
-            &[(0, &bufs.acts), (1, &bufs.batch), (2, &bufs.derivs), (3, &bufs.loss_partials), (4, &bufs.chunk_info)],
-        )?;
+        let fourier_b = layout.encoding_trainable && matches!(spec, ModelSpec::Fourier(_));
+        let hash = matches!(spec, ModelSpec::HashGrid(_));
+        let loss_source = [consts.clone(), output_constants(plan, layout, fourier_b || hash)].concat();
+        let loss_source = codegen::assemble(spec, &loss_source, &[common, BATCH, LOSS, reduce]);
+        let loss_source = codegen::preprocess(&loss_source, if fuse_output { &["FUSE_OUTPUT"] } else { &[] });
+        let loss = gpu.compute_pipeline("train_loss", &loss_source, "train_loss")?;
+        let mut entries =
+            vec![(0, &bufs.acts), (1, &bufs.batch), (2, &bufs.derivs), (3, &bufs.loss_partials), (4, &bufs.chunk_info)];
+        if fuse_output {
+            entries.push((5, &bufs.params));
+        }
+        let bg = bind(gpu, "train_loss", &loss, &entries)?;
         chunk.push(Dispatch { label: "loss", pipeline: loss, bind_group: bg, groups: [c / LOSS_GROUP, 1, 1] });
 
         let mut weight_grad_groups: Vec<(GemmShape, Vec<LayerRecord>)> = Vec::new();
-        let fourier_b = layout.encoding_trainable && matches!(spec, ModelSpec::Fourier(_));
-        let hash = matches!(spec, ModelSpec::HashGrid(_));
         for (l, slot) in layout.layers.iter().enumerate().rev() {
             let (inputs, outputs) = plan.dims[l];
             let r = LayerRecord {
@@ -588,7 +616,7 @@ impl Kernels {
                 Some((_, group)) => group.push(r),
                 None => weight_grad_groups.push((shape, vec![r])),
             }
-            if l == 0 && !(fourier_b || hash) {
+            if (l == 0 && !(fourier_b || hash)) || (fuse_output && l + 1 == n_layers) {
                 continue;
             }
             let (out_off, aux_off, act) = if l > 0 {
@@ -695,6 +723,29 @@ mod tests {
                 for shape in [GemmShape::MATRIX, GemmShape { vec: true, ..GemmShape::MATRIX }, scalar] {
                     let label = format!("{} {shape:?}", spec.describe());
                     codegen::compile_to_spirv(&label, &gemm_source(&spec, &consts, pass, shape, row_sums));
+                }
+            }
+        }
+    }
+
+    /// The loss with and without the output layer fused, both reductions, every test model
+    /// (lavapipe runs only the fused one: every test model has hidden layers).
+    #[test]
+    fn loss_pipelines_compile_to_spirv() {
+        for spec in test_specs() {
+            let layout = spec.layout();
+            let plan = Plan::for_binding(1 << 31, &spec, &layout, 1 << 12).expect("plan");
+            let target = TargetShape { width: 64, height: 64, n_pixels: 4096, has_subset: false };
+            let consts = [
+                constants(&spec, &layout, &plan, &TrainOptions::default(), &target),
+                output_constants(&plan, &layout, true),
+            ]
+            .concat();
+            for reduce in [sources::REDUCE_SUBGROUP, sources::REDUCE_TREE] {
+                let source = codegen::assemble(&spec, &consts, &[files::COMMON, sources::BATCH, sources::LOSS, reduce]);
+                for flags in [&["FUSE_OUTPUT"][..], &[]] {
+                    let label = format!("{} loss {flags:?}", spec.describe());
+                    codegen::compile_to_spirv(&label, &codegen::preprocess(&source, flags));
                 }
             }
         }
