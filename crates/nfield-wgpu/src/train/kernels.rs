@@ -308,7 +308,7 @@ impl GemmShape {
 /// ∂L/∂E when the output layer is layer 0).
 fn output_constants(plan: &Plan, layout: &ParamLayout, encoding_grad: bool) -> Vec<(&'static str, String)> {
     let last = plan.dims.len() - 1;
-    let w_aligned = layout.layers[last].weights % 4 == 0;
+    let w_aligned = layout.layers[last].weights.is_multiple_of(4);
     let inputs = plan.dims[last].0;
     let in_off = plan.input_offset(last);
     let back_off = plan.delta_offset(last.checked_sub(1));
@@ -318,7 +318,11 @@ fn output_constants(plan: &Plan, layout: &ParamLayout, encoding_grad: bool) -> V
         ("OUT_BACK", (last > 0 || encoding_grad).to_string()),
         ("OUT_BACK_MUL", (last > 0).to_string()),
         ("OUT_BACK_OFF", u(back_off)),
-        ("OUT_VEC", (w_aligned && inputs % 4 == 0 && in_off % 4 == 0 && back_off % 4 == 0).to_string()),
+        (
+            "OUT_VEC",
+            (w_aligned && inputs.is_multiple_of(4) && in_off.is_multiple_of(4) && back_off.is_multiple_of(4))
+                .to_string(),
+        ),
     ]
 }
 
