@@ -30,6 +30,7 @@
 //! table's gradient is added as 64-bit fixed point, whose sum does not depend on the order),
 //! so runs and resumed runs are bit-identical.
 
+mod gemm;
 mod kernels;
 mod plan;
 
@@ -105,7 +106,7 @@ fn record_passes(
 /// ([`Gpu::cooperative_matrix_f16`]) in subgroups of exactly 32 invocations, and enough
 /// workgroup memory for the cooperative-matrix product. `Err` says what is missing.
 pub fn fp16_support(gpu: &Gpu) -> std::result::Result<(), String> {
-    kernels::matrix_training(gpu)
+    gemm::matrix_training(gpu)
 }
 
 /// Whether training in `precision` on `gpu` runs the products on cooperative matrices (fp16);
@@ -210,7 +211,7 @@ impl Trainer {
             step_info: gpu.uniform("train step", &StepRecord::default()),
             chunk_info: gpu.uniform("train chunk", &plan::ChunkRecord::default()),
         };
-        let passes = if matrix { kernels::MatrixPasses::FP16 } else { kernels::MatrixPasses::NONE };
+        let passes = if matrix { gemm::MatrixPasses::FP16 } else { gemm::MatrixPasses::NONE };
         let kernels = Kernels::new(&gpu, &model.spec, &layout, &plan, opts, &shape, &bufs, passes)?;
         let step_records = gpu.storage("train step records", 16 * STEPS_PER_SUBMISSION as u64)?;
         let chunk_records = gpu.storage_init("train chunk records", &plan.chunk_records())?;
