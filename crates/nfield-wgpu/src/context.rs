@@ -156,10 +156,27 @@ impl Gpu {
     }
 
     /// Compiles WGSL `source` into a compute pipeline with entry point `entry` (layout inferred
-    /// from the shader). Validation errors become an [`Error`] naming `label`.
+    /// from the shader), with all of wgpu's runtime checks. Validation errors become an
+    /// [`Error`] naming `label`.
     pub fn compute_pipeline(&self, label: &str, source: &str, entry: &str) -> Result<wgpu::ComputePipeline> {
+        let desc = wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(source.into()) };
+        self.pipeline(label, entry, || self.device.create_shader_module(desc))
+    }
+
+    /// [`Gpu::compute_pipeline`] for one of nfield's own shaders, compiled by
+    /// [`Gpu::shader_module`] (without loop-bounding counters).
+    pub(crate) fn nfield_pipeline(&self, label: &str, source: &str, entry: &str) -> Result<wgpu::ComputePipeline> {
+        self.pipeline(label, entry, || self.shader_module(label, source))
+    }
+
+    fn pipeline(
+        &self,
+        label: &str,
+        entry: &str,
+        module: impl FnOnce() -> wgpu::ShaderModule,
+    ) -> Result<wgpu::ComputePipeline> {
         self.checked(&format!("shader {label} ({entry}) failed to compile"), || {
-            let module = self.shader_module(label, source);
+            let module = module();
             self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(label),
                 layout: None,
@@ -183,8 +200,9 @@ impl Gpu {
     /// and integer-division checks stay on: they cost at most a few per cent.
     ///
     /// Only for nfield's own shaders (`shaders/` and the sources generated from them): none of
-    /// their loops is unbounded (see the safety comment).
-    pub fn shader_module(&self, label: &str, source: &str) -> wgpu::ShaderModule {
+    /// their loops is unbounded (see the safety comment). Crate-private for that reason: a safe
+    /// function that accepted any source could not keep that promise.
+    pub(crate) fn shader_module(&self, label: &str, source: &str) -> wgpu::ShaderModule {
         let desc = wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(source.into()) };
         let mut checks = wgpu::ShaderRuntimeChecks::checked();
         checks.force_loop_bounding = false;

@@ -226,7 +226,7 @@ impl InferKernels {
         self.baked = None; // the old pipeline's memory goes before the new one compiles
         let forward = crate::baked::mlp_forward_source(&self.spec, &mlp()?)?;
         let src = self.source(self.per_pixel_module_shape(), Some(forward));
-        self.baked = Some((version, self.gpu.compute_pipeline("mlp_infer baked", &src, "infer_per_pixel")?));
+        self.baked = Some((version, self.gpu.nfield_pipeline("mlp_infer baked", &src, "infer_per_pixel")?));
         Ok(())
     }
 
@@ -238,7 +238,7 @@ impl InferKernels {
                 if self.per_pixel.is_none() {
                     per_pixel_supported(&self.gpu, &self.spec)?;
                     let src = self.source(self.per_pixel_module_shape(), None);
-                    self.per_pixel = Some(self.gpu.compute_pipeline("mlp_infer", &src, "infer_per_pixel")?);
+                    self.per_pixel = Some(self.gpu.nfield_pipeline("mlp_infer", &src, "infer_per_pixel")?);
                 }
                 let p = self.per_pixel.as_ref().ok_or_else(|| Error::engine(NAME, "per-pixel pipeline missing"))?;
                 Ok((p, if codegen::per_pixel_pair(&self.spec) { 128 } else { 64 }))
@@ -247,7 +247,7 @@ impl InferKernels {
                 if self.coop.is_none() {
                     let s = coop_shape(&self.spec, self.gpu.workgroup_memory)?;
                     let src = self.source(s, None);
-                    self.coop = Some((self.gpu.compute_pipeline("mlp_infer", &src, "infer_coop")?, s));
+                    self.coop = Some((self.gpu.nfield_pipeline("mlp_infer", &src, "infer_coop")?, s));
                 }
                 let (p, s) = self.coop.as_ref().ok_or_else(|| Error::engine(NAME, "cooperative pipeline missing"))?;
                 Ok((p, s.tile))
@@ -267,7 +267,7 @@ impl InferKernels {
             let flags: &[&str] = if self.gpu.subgroups { &["SUBGROUPS"] } else { &[] };
             let body = codegen::preprocess(files::EVALUATE, flags);
             let src = format!("const EVAL_WG: u32 = {EVAL_WG}u;\n{body}");
-            self.eval = Some(self.gpu.compute_pipeline("evaluate", &src, "squared_error")?);
+            self.eval = Some(self.gpu.nfield_pipeline("evaluate", &src, "squared_error")?);
         }
         self.eval.as_ref().ok_or_else(|| Error::engine(NAME, "evaluation pipeline missing"))
     }

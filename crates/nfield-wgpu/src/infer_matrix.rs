@@ -136,8 +136,8 @@ impl MatrixKernels {
     pub fn new(gpu: &Gpu, spec: &ModelSpec) -> Result<MatrixKernels> {
         let shape = matrix_shape(gpu, spec)?;
         let src = source(spec, shape);
-        let convert = gpu.compute_pipeline("mlp_infer_matrix", &src, "weights_to_f16")?;
-        let infer = gpu.compute_pipeline("mlp_infer_matrix", &src, "infer_matrix")?;
+        let convert = gpu.nfield_pipeline("mlp_infer_matrix", &src, "weights_to_f16")?;
+        let infer = gpu.nfield_pipeline("mlp_infer_matrix", &src, "infer_matrix")?;
         let len = f16_layout(&spec.layout()).len;
         let w16 = gpu.storage("nfield f16 weights", 2 * len as u64)?;
         Ok(MatrixKernels { convert, infer, w16, len, shape })

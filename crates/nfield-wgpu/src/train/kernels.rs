@@ -237,7 +237,7 @@ impl Kernels {
         // by constants and stays in registers).
         let gemm_pipeline = |label: &str, entry: &str, pass: &str, shape: GemmShape, row_sums: bool| {
             let source = gemm_source(spec, &consts, pass, shape, row_sums);
-            gpu.compute_pipeline(label, &source, entry)
+            gpu.nfield_pipeline(label, &source, entry)
         };
         let common = files::COMMON;
         let enc = files::ENCODING;
@@ -247,7 +247,7 @@ impl Kernels {
         let mut chunk = Vec::new();
         let mut records = Vec::new();
 
-        let sample = gpu.compute_pipeline("train_sample", &src(&[common, BATCH, SAMPLE]), "train_sample")?;
+        let sample = gpu.nfield_pipeline("train_sample", &src(&[common, BATCH, SAMPLE]), "train_sample")?;
         let bg = bind(
             gpu,
             "train_sample",
@@ -262,9 +262,9 @@ impl Kernels {
             ModelSpec::HashGrid(s) => ("train_encode_hash", s.levels as u32),
         };
         let encode = if siren {
-            gpu.compute_pipeline(entry, &src(&[common, BATCH, ENCODE_IDENTITY]), entry)?
+            gpu.nfield_pipeline(entry, &src(&[common, BATCH, ENCODE_IDENTITY]), entry)?
         } else {
-            gpu.compute_pipeline(entry, &src(&[common, enc, BATCH, ENCODE]), entry)?
+            gpu.nfield_pipeline(entry, &src(&[common, enc, BATCH, ENCODE]), entry)?
         };
         let bg = if siren {
             bind(gpu, entry, &encode, &[(1, &bufs.batch), (2, &bufs.acts)])?
@@ -349,7 +349,7 @@ impl Kernels {
         let loss_source = [consts.clone(), output_constants(plan, layout, fourier_b || hash)].concat();
         let loss_source = codegen::assemble(spec, &loss_source, &[common, BATCH, LOSS, reduce]);
         let loss_source = codegen::preprocess(&loss_source, if fuse_output { &["FUSE_OUTPUT"] } else { &[] });
-        let loss = gpu.compute_pipeline("train_loss", &loss_source, "train_loss")?;
+        let loss = gpu.nfield_pipeline("train_loss", &loss_source, "train_loss")?;
         let mut entries =
             vec![(0, &bufs.acts), (1, &bufs.batch), (2, &bufs.derivs), (3, &bufs.loss_partials), (4, &bufs.chunk_info)];
         if fuse_output {
@@ -433,7 +433,7 @@ impl Kernels {
                 ModelSpec::Fourier(s) => ("train_fourier_grad", [(s.frequencies as u32).div_ceil(64), plan.splits, 1]),
                 ModelSpec::Siren(_) => ("", [0, 0, 0]),
             };
-            let pipeline = gpu.compute_pipeline(entry, &src(&[common, enc, BATCH, ENCODING_GRAD]), entry)?;
+            let pipeline = gpu.nfield_pipeline(entry, &src(&[common, enc, BATCH, ENCODING_GRAD]), entry)?;
             let bg = if hash {
                 bind(
                     gpu,
@@ -454,7 +454,7 @@ impl Kernels {
 
         let adam_source = codegen::unroll(&src(&[common, BATCH, ADAM]), &[("BATCH", ADAM_BATCH as usize)]);
         let adam_source = format!("const BATCH: u32 = {ADAM_BATCH}u;\n{adam_source}");
-        let adam = gpu.compute_pipeline("adam_step", &adam_source, "adam_step")?;
+        let adam = gpu.nfield_pipeline("adam_step", &adam_source, "adam_step")?;
         let bg = bind(
             gpu,
             "adam_step",
