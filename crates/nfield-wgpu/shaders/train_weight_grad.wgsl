@@ -72,15 +72,13 @@ fn train_weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoca
 //#endif
     let tile_m = wg.x / WG_TILES_N;
     let tile_n = wg.x % WG_TILES_N;
-    let dims_m = layers[wg.y].dims_m;
-    let dims_n = layers[wg.y].dims_n;
-    if (tile_m * TILE_M >= dims_m || tile_n * TILE_N >= dims_n) {
+    layer = layers[wg.y];
+    if (tile_m * TILE_M >= layer.dims_m || tile_n * TILE_N >= layer.dims_n) {
         return;
     }
-    layer = layers[wg.y];
-    let k_begin = wg.z * layers[wg.y].k_split;
-    let k_end = min(k_begin + layers[wg.y].k_split, layers[wg.y].dims_k);
-    gemm_tile(tile_m * TILE_M, tile_n * TILE_N, k_begin, k_end, dims_m, dims_n, lid);
+    let k_begin = wg.z * layer.k_split;
+    let k_end = min(k_begin + layer.k_split, layer.dims_k);
+    gemm_tile(tile_m * TILE_M, tile_n * TILE_N, k_begin, k_end, layer.dims_m, layer.dims_n, lid);
     if (!in_group_zero()) {
         return;
     }

@@ -132,6 +132,7 @@ pub(super) fn constants(
     let n_layers = plan.dims.len();
     let adam = &opts.adam;
     let hash = matches!(spec, ModelSpec::HashGrid(_));
+    let wg_tiles = weight_grad_tiles(plan);
     let frozen = if layout.encoding_trainable { layout.total..layout.total } else { layout.encoding.clone() };
     vec![
         ("CHUNK_SIZE", u(plan.chunk)),
@@ -159,8 +160,8 @@ pub(super) fn constants(
         // deltas carry the loss's 1/batch: scaled by the batch's power of two they are O(1)
         // when rounded to f16 for the cooperative-matrix products (train_gemm_matrix.wgsl)
         ("DELTA_SCALE", f(table_grad_scale(plan.batch))),
-        ("WG_TILES_M", u(weight_grad_tiles(plan)[0])),
-        ("WG_TILES_N", u(weight_grad_tiles(plan)[1])),
+        ("WG_TILES_M", u(wg_tiles[0])),
+        ("WG_TILES_N", u(wg_tiles[1])),
         ("FROZEN_START", u(frozen.start)),
         ("FROZEN_END", u(frozen.end)),
     ]
@@ -412,6 +413,7 @@ impl Kernels {
         // The weight gradients of all layers after the backward pass, one dispatch per tiling
         // (16-byte accesses or not): a layer alone filled a quarter of an H100 (256 splits of
         // one 64 × 64 tile).
+        let [tiles_m, tiles_n] = weight_grad_tiles(plan);
         for (shape, group) in &weight_grad_groups {
             let pipeline = cached(&mut weight_grad, "train_weight_grad", WEIGHT_GRAD, *shape, true)?;
             let rb = gpu.storage_init("train_weight_grad layers", group)?;
@@ -421,8 +423,7 @@ impl Kernels {
                 &pipeline,
                 &[(0, &bufs.partials), (1, &bufs.derivs), (2, &bufs.acts), (3, &rb), (4, &bufs.chunk_info)],
             )?;
-            let tiles = weight_grad_tiles(plan);
-            let groups = [tiles[0] * tiles[1], group.len() as u32, plan.splits];
+            let groups = [tiles_m * tiles_n, group.len() as u32, plan.splits];
             chunk.push(Dispatch { label: "weight_grad", pipeline, bind_group: bg, groups });
             records.push(rb);
         }
