@@ -20,15 +20,18 @@ use nfield::{Error, Result};
 
 /// Samples per loss workgroup; chunks are multiples of it.
 pub const LOSS_GROUP: u32 = 256;
-/// At most this many bytes of chunk buffers (activations, derivatives and deltas, batch).
-const CHUNK_BUDGET: u64 = 768 << 20;
+/// At most this many bytes of chunk buffers (activations, derivatives and deltas, batch):
+/// enough for a 2^18 batch of SIREN-64×8 (1.04 GiB) in one chunk. One chunk instead of two
+/// halves the dispatches and doubles each one's workgroups: 9 % faster training on the H100
+/// (65.9 → 71.7 M samples/s, 2026-11-27).
+const CHUNK_BUDGET: u64 = 1280 << 20;
 /// At most this many bytes of per-split weight-gradient partial sums.
 const PARTIALS_BUDGET: u64 = 256 << 20;
 /// At most this many samples per chunk (keeps every dispatch dimension far below 65 535).
 const MAX_CHUNK: u32 = 1 << 20;
 /// Aim for at least this many samples per split of the weight gradients (8 chunks of the
-/// GEMM's k; at most [`MAX_SPLITS`] splits: 512 samples each in the 2^17-sample chunks of a
-/// 2^18 batch, 256 workgroups of 256 invocations for a 64 × 64 layer).
+/// GEMM's k; at most [`MAX_SPLITS`] splits: 1024 samples each in the one 2^18-sample chunk of
+/// a SIREN-64×8 batch, 256 workgroups of 256 invocations for a 64 × 64 layer).
 const SAMPLES_PER_SPLIT: u32 = 128;
 /// At most this many splits.
 const MAX_SPLITS: u32 = 256;
