@@ -63,12 +63,13 @@ fn train_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
 //#end
 }
 
-// (activation, derivative) of one weighted sum z.
+// (activation, derivative) of one weighted sum z. FORWARD_ACT (the layer record's `act`,
+// generated per pipeline by src/train/kernels.rs: a branch on the uniform cost 7.5 %) selects.
 fn activate(z: f32) -> vec2<f32> {
-    if (layer.act == 0u) {
+    if (FORWARD_ACT == 0u) {
         let sc = sincos(OMEGA * z);
         return vec2<f32>(sc.x, OMEGA * sc.y);
-    } else if (layer.act == 1u) {
+    } else if (FORWARD_ACT == 1u) {
         return vec2<f32>(max(z, 0.0), select(0.0, 1.0, z > 0.0));
     }
     return vec2<f32>(out_act(z), 0.0);
@@ -89,7 +90,7 @@ fn forward_store(m: u32, n: u32, sum: vec4<f32>) {
         let r2 = activate(z.z);
         let r3 = activate(z.w);
         acts[at / 4u] = vec4<f32>(r0.x, r1.x, r2.x, r3.x);
-        if (layer.act != 2u) {
+        if (FORWARD_ACT != 2u) {
             derivs[at / 4u] = vec4<f32>(r0.y, r1.y, r2.y, r3.y);
         }
         return;
@@ -98,7 +99,7 @@ fn forward_store(m: u32, n: u32, sum: vec4<f32>) {
         if (n + c < layer.dims_n) {
             let r = activate(param(layer.bias_off + n + c) + sum[c]);
             acts[(at + c) / 4u][(at + c) % 4u] = r.x;
-            if (layer.act != 2u) {
+            if (FORWARD_ACT != 2u) {
                 derivs[(at + c) / 4u][(at + c) % 4u] = r.y;
             }
         }

@@ -12,8 +12,8 @@ struct Layer {
     a_off: u32,
     out_off: u32,
     aux_off: u32,
-    // 0 sine (ω = OMEGA), 1 ReLU, 2 the output activation (forward); 1 = multiply by the
-    // derivatives at aux_off (backward)
+    // 0 sine (ω = OMEGA), 1 ReLU, 2 the output activation (forward: train_forward reads it as
+    // its pipeline's constant FORWARD_ACT); 1 = multiply by the derivatives at aux_off (backward)
     act: u32,
     // offsets of the layer's W (outputs × inputs, row-major) and b in the parameters
     w_off: u32,

@@ -225,17 +225,24 @@ pub fn matrix_training(gpu: &Gpu) -> std::result::Result<(), String> {
 /// The source of a GEMM pipeline: the model header and training constants, `shape`'s
 /// constants, the shared operand reading, the core `shape` selects and the pass `pass`
 /// (train_forward, train_backward or train_weight_grad), preprocessed and unrolled for `shape`.
+/// `forward_act`: train_forward's activation (the layer record's `act`: 0 sine, 1 ReLU, 2 the
+/// output's), generated as the constant `FORWARD_ACT`; `None` for the other passes.
 pub(super) fn gemm_source(
     spec: &ModelSpec,
     consts: &[(&'static str, String)],
     pass: &str,
     shape: GemmShape,
     row_sums: bool,
+    forward_act: Option<u32>,
 ) -> String {
     use sources::*;
     debug_assert!(shape.valid(), "{shape:?}");
     let mut all = consts.to_vec();
     all.extend(shape.constants());
+    if let Some(act) = forward_act {
+        // train_forward's activation (LayerRecord::act), a constant of the pipeline
+        all.push(("FORWARD_ACT", format!("{act}u")));
+    }
     let core = if shape.matrix { GEMM_MATRIX } else { GEMM };
     let source = codegen::assemble(spec, &all, &[files::COMMON, BATCH, LAYER, GEMM_OPERANDS, core, pass]);
     let mut flags = Vec::new();
@@ -267,9 +274,14 @@ mod tests {
             for pass in [sources::FORWARD, sources::BACKWARD, sources::WEIGHT_GRAD] {
                 let row_sums = pass == sources::WEIGHT_GRAD;
                 let scalar = if row_sums { weight_grad_shape(true, false) } else { layer_shape_big(true) };
+                // the forward pass once per activation (sine, ReLU, output)
+                let acts: &[Option<u32>] =
+                    if pass == sources::FORWARD { &[Some(0), Some(1), Some(2)] } else { &[None] };
                 for shape in [GemmShape::MATRIX, GemmShape { vec: true, ..GemmShape::MATRIX }, scalar] {
-                    let label = format!("{} {shape:?}", spec.describe());
-                    codegen::compile_to_spirv(&label, &gemm_source(&spec, &consts, pass, shape, row_sums));
+                    for &act in acts {
+                        let label = format!("{} {shape:?} {act:?}", spec.describe());
+                        codegen::compile_to_spirv(&label, &gemm_source(&spec, &consts, pass, shape, row_sums, act));
+                    }
                 }
             }
         }
