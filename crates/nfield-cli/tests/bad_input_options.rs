@@ -94,6 +94,15 @@ fn train_negative_learning_rate_as_separate_argument() {
 }
 
 #[test]
+fn train_target_psnr_not_positive() {
+    let (dir, img) = setup();
+    for bad in ["--target-psnr=0", "--target-psnr=-3", "--target-psnr=NaN"] {
+        let out = rejects(dir.path(), NFIELD, &train_args(&img, &[bad]), &["`target-psnr`", "expected", "got"]);
+        assert_does_not_blame_the_image(&out);
+    }
+}
+
+#[test]
 fn train_max_dim_zero() {
     let (dir, img) = setup();
     let args = ["train", s(&img), "--steps", "2", "--max-dim", "0", "-o", "out.json"];

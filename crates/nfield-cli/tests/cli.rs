@@ -175,6 +175,27 @@ fn train_json_log() {
 }
 
 #[test]
+fn train_stops_at_a_target_psnr() {
+    let (dir, img) = setup();
+    // met at the first evaluation, after steps / 32 = 32 steps
+    let args = train_args(&img, &["--steps", "1000", "--target-psnr", "1", "-o", "m.json", "--json"]);
+    let records = json_lines(&nfield(dir.path(), &args).success());
+    let (done, log) = records.split_last().expect("records");
+    assert_eq!(done["step"], 32, "{done}");
+    assert_eq!(done["reached_target"], true, "{done}");
+    assert_eq!(done["target_psnr_db"], 1.0, "{done}");
+    let evaluated: Vec<&Value> = log.iter().filter(|r| r.get("eval_psnr_db").is_some()).collect();
+    assert_eq!(evaluated.len(), 1, "one evaluation: {log:?}");
+    assert!(evaluated[0]["eval_psnr_db"].as_f64().is_some_and(|p| p >= 1.0));
+    // out of reach: all the steps, then saved all the same
+    let args = train_args(&img, &["--steps", "64", "--target-psnr", "200", "-o", "n.json"]);
+    let out = nfield(dir.path(), &args).success();
+    let last = out.stderr_lines().last().map(|l| l.to_string()).unwrap_or_default();
+    assert!(last.starts_with("did not reach 200 dB in 64 steps"), "{out}");
+    assert!(dir.path().join("n.json").is_file());
+}
+
+#[test]
 fn train_resume_continues_the_step_count() {
     let (dir, img) = setup();
     let d = dir.path();

@@ -1,6 +1,7 @@
 //! `nfield bench --engine cuda`: the CUDA cases of the benchmark, and the PyTorch peer run in
 //! the same invocation with DESIGN.md's pinned command lines.
 
+use super::target::TargetSchedule;
 use anyhow::{Context, Result};
 use nfield::data::Image;
 use nfield::model::{Model, ModelSpec, SirenSpec, View};
@@ -115,23 +116,24 @@ pub(super) fn infer_model_case(
 pub(super) struct Recipe {
     pub(super) batch: u32,
     pub(super) lr: f32,
-    /// Steps between evaluations of the whole image (each one on the clock).
-    pub(super) eval_every: u32,
+    /// Steps between evaluations of the whole image (each one on the clock); `None`: where
+    /// `nfield train --target-psnr` places them (commands/target.rs).
+    pub(super) eval_every: Option<u32>,
 }
 
 /// The PyTorch peer's pinned recipe: batch 2^18, lr 3e-3, the whole image evaluated every 100
 /// steps.
-const PEER_RECIPE: Recipe = Recipe { batch: 1 << 18, lr: 3e-3, eval_every: 100 };
+const PEER_RECIPE: Recipe = Recipe { batch: 1 << 18, lr: 3e-3, eval_every: Some(100) };
 
 /// Smaller batches take more, cheaper steps; the whole-image evaluation (1.6 MP) stays under
 /// ~15 % of the clock by spacing it in proportion.
 const RECIPES: [Recipe; 6] = [
-    Recipe { batch: 1 << 16, lr: 3e-3, eval_every: 200 },
-    Recipe { batch: 1 << 16, lr: 5e-3, eval_every: 200 },
-    Recipe { batch: 1 << 15, lr: 3e-3, eval_every: 250 },
-    Recipe { batch: 1 << 15, lr: 5e-3, eval_every: 250 },
-    Recipe { batch: 1 << 14, lr: 3e-3, eval_every: 400 },
-    Recipe { batch: 1 << 14, lr: 2e-3, eval_every: 400 },
+    Recipe { batch: 1 << 16, lr: 3e-3, eval_every: Some(200) },
+    Recipe { batch: 1 << 16, lr: 5e-3, eval_every: Some(200) },
+    Recipe { batch: 1 << 15, lr: 3e-3, eval_every: Some(250) },
+    Recipe { batch: 1 << 15, lr: 5e-3, eval_every: Some(250) },
+    Recipe { batch: 1 << 14, lr: 3e-3, eval_every: Some(400) },
+    Recipe { batch: 1 << 14, lr: 2e-3, eval_every: Some(400) },
 ];
 
 /// SIREN-64×8's time to a PSNR with `recipe`, giving up after 5000 · 2^18 training samples.
@@ -147,8 +149,9 @@ fn to_quality_case(e: &mut CudaEngine, image: &Image, target_db: f64, recipe: Re
 }
 
 /// Time for `model` trained with `opts` to reach `target_db` on the whole image, evaluated every
-/// `eval_every` steps (every evaluation on the clock; compilation and graph capture before it),
-/// giving up after `max_steps`; record `to-quality/{label}/{target}dB`.
+/// `eval_every` steps or (`None`) where `nfield train --target-psnr` evaluates (every evaluation
+/// on the clock; compilation and graph capture before it), giving up after `max_steps`; record
+/// `to-quality/{label}/{target}dB`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn time_to_quality(
     e: &mut CudaEngine,
@@ -157,19 +160,26 @@ pub(super) fn time_to_quality(
     label: &str,
     opts: &TrainOptions,
     target_db: f64,
-    eval_every: u32,
+    eval_every: Option<u32>,
     max_steps: u32,
 ) -> Result<Value> {
     e.load(model, Some(image), opts)?;
     e.train(1)?; // compile and capture outside the clock, then start again
     e.evaluate()?;
     e.load(model, Some(image), opts)?;
+    let mut schedule = TargetSchedule::new(target_db, max_steps as u64);
     let t = Instant::now();
-    let (mut steps, mut psnr) = (0u32, 0.0);
+    let (mut steps, mut psnr, mut evals) = (0u32, 0.0, 0u32);
     while steps < max_steps && psnr < target_db {
-        e.train(eval_every)?;
-        steps += eval_every;
+        let next = match eval_every {
+            Some(n) => steps + n,
+            None => schedule.next_eval().min(max_steps as u64) as u32,
+        };
+        e.train(next - steps)?;
+        steps = next;
         psnr = e.evaluate()?.psnr_db;
+        schedule.record(steps as u64, psnr);
+        evals += 1;
     }
     let secs = t.elapsed().as_secs_f64();
     Ok(json!({
@@ -177,7 +187,9 @@ pub(super) fn time_to_quality(
         "precision": precision_name(e.precision()),
         "batch": opts.batch,
         "lr": (opts.adam.lr as f64 * 1e6).round() / 1e6,
+        "seed": opts.seed,
         "eval_every": eval_every,
+        "evaluations": evals,
         "target_psnr_db": target_db,
         "psnr_db": (psnr * 100.0).round() / 100.0,
         "reached": psnr >= target_db,

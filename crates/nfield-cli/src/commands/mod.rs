@@ -9,5 +9,6 @@ pub mod info;
 pub mod matbench;
 pub mod render;
 pub mod selftest;
+pub mod target;
 pub mod train;
 pub mod view;

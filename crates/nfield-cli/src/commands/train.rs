@@ -1,5 +1,6 @@
 //! `nfield train`: fit a model to an image.
 
+use super::target::TargetSchedule;
 use crate::arch::ModelArgs;
 use crate::engines::{AnyEngine, EngineChoice, PrecisionChoice, Request};
 use crate::output::{self, LogRecord, Mode, Progress};
@@ -46,9 +47,15 @@ pub struct TrainArgs {
     /// Model architecture.
     #[command(flatten)]
     pub arch: ModelArgs,
-    /// Optimizer steps [siren 2000, fourier 2000, hash-grid 500].
+    /// Optimizer steps [siren 2000, fourier 2000, hash-grid 500; with --target-psnr the limit:
+    /// siren, fourier 20000, hash-grid 2000].
     #[arg(long, help_heading = "Training")]
     pub steps: Option<u64>,
+    /// Stop as soon as a full-image evaluation reaches this PSNR (dB). Evaluations are placed
+    /// by extrapolating the PSNR curve to the target, so few are spent (--eval-interval is
+    /// ignored); --steps is the limit.
+    #[arg(long, value_name = "DB", help_heading = "Training")]
+    pub target_psnr: Option<f64>,
     /// Pixels per step, drawn with replacement [siren, fourier 16384; hash-grid 262144 on a GPU,
     /// 65536 on the CPU].
     #[arg(long, help_heading = "Training")]
@@ -211,7 +218,12 @@ fn recipe(args: &TrainArgs, kind: ModelKind, checkpoint: Option<&TrainOptions>, 
             factor: args.lr_decay_factor.unwrap_or(base.adam.decay.factor),
         },
     };
-    let steps = args.steps.unwrap_or(if hash { 500 } else { 2000 });
+    let steps = args.steps.unwrap_or(match (hash, args.target_psnr.is_some()) {
+        (true, false) => 500,
+        (true, true) => 2000,
+        (false, false) => 2000,
+        (false, true) => 20000,
+    });
     let batch = args.batch.unwrap_or(base.batch);
     Recipe { steps, opts: TrainOptions { batch, adam, deterministic: args.deterministic, ..base } }
 }
@@ -251,6 +263,11 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// Runs `nfield train`.
 pub fn run(args: TrainArgs) -> Result<u8> {
     let mode = Mode::pick(args.json, args.quiet);
+    if let Some(db) = args.target_psnr
+        && !(db.is_finite() && db > 0.0)
+    {
+        bail!("`target-psnr`: expected a PSNR in dB above 0, got {db}");
+    }
     let (model_path, png_path) = output_paths(&args)?;
     // Every output must be writable before any training is spent on it.
     for out in [Some(&model_path), png_path.as_ref()].into_iter().flatten() {
@@ -329,9 +346,10 @@ pub fn run(args: TrainArgs) -> Result<u8> {
 
     install_interrupt_handler();
     let mut progress = Progress::new(mode, start, total);
-    let run = train_loop(&mut engine, &args, &opts, start, total, &mut progress);
+    let mut target = args.target_psnr.map(|db| TargetSchedule::new(db, steps));
+    let run = train_loop(&mut engine, &args, &opts, start, total, target.as_mut(), &mut progress);
     progress.finish();
-    let (reached, train_time) = run?;
+    let (reached, train_time, target_met) = run?;
 
     // Save: model (+ samples), checkpoint, PNG — from the same final parameters.
     let final_eval = engine.evaluate()?;
@@ -355,12 +373,17 @@ pub fn run(args: TrainArgs) -> Result<u8> {
         let done = serde_json::json!({
             "done": !interrupted, "interrupted": interrupted, "step": reached, "psnr_db": final_eval.psnr_db,
             "samples_per_s": rate, "train_seconds": train_time.as_secs_f64(),
+            "target_psnr_db": args.target_psnr, "reached_target": args.target_psnr.map(|_| target_met),
             "model": model_path, "image": png_path, "engine": engine.name(),
         });
         println!("{done}");
     } else if mode != Mode::Quiet {
-        let what =
-            if interrupted { format!("interrupted at step {reached}") } else { format!("trained {steps_done} steps") };
+        let what = match (interrupted, args.target_psnr) {
+            (true, _) => format!("interrupted at step {reached}"),
+            (false, Some(db)) if target_met => format!("reached {db} dB at step {reached}"),
+            (false, Some(db)) => format!("did not reach {db} dB in {steps_done} steps (raise --steps)"),
+            (false, None) => format!("trained {steps_done} steps"),
+        };
         eprintln!(
             "{what} in {} ({} samples/s): PSNR {:.2} dB; wrote {}{}",
             output::duration(train_time),
@@ -374,25 +397,31 @@ pub fn run(args: TrainArgs) -> Result<u8> {
 }
 
 /// Trains from `start` to `total` steps in blocks of about 0.2 s, logging and evaluating at
-/// their intervals, stopping early on Ctrl-C. Returns the step reached and the training time
-/// (evaluations excluded).
+/// their intervals (or where `target` schedules its evaluations), stopping early on Ctrl-C or
+/// when `target` is met. Returns the step reached, the training time (evaluations excluded)
+/// and whether the target was met.
 fn train_loop(
     engine: &mut AnyEngine,
     args: &TrainArgs,
     opts: &TrainOptions,
     start: u64,
     total: u64,
+    mut target: Option<&mut TargetSchedule>,
     progress: &mut Progress,
-) -> Result<(u64, Duration)> {
+) -> Result<(u64, Duration, bool)> {
     let log_every = args.log_interval.max(1);
     let t0 = Instant::now();
     let mut train_time = Duration::ZERO;
     let mut step = start;
     let mut block = 1u64;
     let (mut rate_steps, mut rate_time) = (0u64, Duration::ZERO);
-    while step < total && !interrupted() {
+    let mut met = false;
+    while step < total && !interrupted() && !met {
         let next_log = (step / log_every + 1) * log_every;
-        let next_eval = step.checked_div(args.eval_interval).map_or(u64::MAX, |k| (k + 1) * args.eval_interval);
+        let next_eval = match &target {
+            Some(t) => start + t.next_eval(),
+            None => step.checked_div(args.eval_interval).map_or(u64::MAX, |k| (k + 1) * args.eval_interval),
+        };
         let n = block.min(next_log - step).min(next_eval - step).min(total - step);
         let t = Instant::now();
         let stats = engine.train(n as u32).with_context(|| format!("training step {}", step + 1))?;
@@ -405,9 +434,15 @@ fn train_loop(
         let per_step = dt.as_secs_f64() / n as f64;
         block = ((0.2 / per_step.max(1e-9)) as u64).clamp(1, 10_000);
 
-        let eval_now = args.eval_interval > 0 && step.is_multiple_of(args.eval_interval);
+        let eval_now = match &target {
+            Some(_) => step == next_eval,
+            None => args.eval_interval > 0 && step.is_multiple_of(args.eval_interval),
+        };
         let log_now = step.is_multiple_of(log_every) || step == total || eval_now;
         let eval_psnr_db = if eval_now { Some(engine.evaluate()?.psnr_db) } else { None };
+        if let (Some(t), Some(db)) = (target.as_deref_mut(), eval_psnr_db) {
+            met = t.record(step - start, db);
+        }
         let record = LogRecord {
             step,
             total_steps: total,
@@ -425,5 +460,5 @@ fn train_loop(
     if interrupted() {
         progress.note(&format!("interrupted at step {step}: saving"));
     }
-    Ok((step, train_time))
+    Ok((step, train_time, met))
 }
