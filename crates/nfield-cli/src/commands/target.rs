@@ -30,11 +30,6 @@ impl TargetSchedule {
         TargetSchedule { target_db, first, max_gap: first, evals: Vec::new() }
     }
 
-    /// The target in dB.
-    pub fn target_db(&self) -> f64 {
-        self.target_db
-    }
-
     /// The step (counted from the run's start) at which to evaluate next, after the last
     /// evaluation (or the start).
     pub fn next_eval(&self) -> u64 {
