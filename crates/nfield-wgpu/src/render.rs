@@ -31,6 +31,8 @@ pub struct FieldRenderer {
     texture: Option<wgpu::Texture>,
     kernels: InferKernels,
     query: QueryBuffers,
+    /// Bumped by [`FieldRenderer::set_params`], so that the baked pipeline is rebuilt.
+    params_version: u64,
 }
 
 impl FieldRenderer {
@@ -80,6 +82,7 @@ impl FieldRenderer {
             axes: None,
             view: None,
             texture: None,
+            params_version: 0,
         })
     }
 
@@ -100,6 +103,7 @@ impl FieldRenderer {
             return Err(Error::engine(NAME, format!("expected {want} parameters, got {}", params.len())));
         }
         self.gpu.queue.write_buffer(&self.params, 0, bytemuck::cast_slice(params));
+        self.params_version += 1;
         Ok(())
     }
 
@@ -206,7 +210,11 @@ impl FieldRenderer {
     }
 
     /// Renders with a compute strategy into a buffer of `(width·height, 3)` f32 RGB (black
-    /// outside the image) and submits the work; returns the buffer.
+    /// outside the image) and submits the work; returns the buffer. `Strategy::Baked` compiles
+    /// the MLP's weights into its shader at the first call after each
+    /// [`FieldRenderer::set_params`] (seconds for SIREN-64×8, BENCHMARKS.md), then renders
+    /// 1.9–2.8× faster than per-pixel; writes into [`FieldRenderer::params_buffer`] by other
+    /// means are not seen by a pipeline already baked.
     pub fn render_buffer(&mut self, width: u32, height: u32, strategy: Strategy) -> Result<&wgpu::Buffer> {
         self.render_buffer_with(width, height, &InferOptions { strategy, precision: Precision::Fp32 })
     }
@@ -219,6 +227,12 @@ impl FieldRenderer {
         let Some(strategy) = self.kernels.compute_strategy(opts)? else {
             return Err(Error::engine(NAME, "render_buffer runs a compute strategy; use render_texture"));
         };
+        if strategy == infer::ComputeStrategy::Baked {
+            // the MLP's parameters come first in the layout (the table, if any, stays a buffer)
+            let n = self.model.layout().encoding.start;
+            let (gpu, params) = (&self.gpu, &self.params);
+            self.kernels.bake(self.params_version, || gpu.read_f32(params, 0, n))?;
+        }
         self.query.upload(&self.gpu, &PreparedQuery::new(&query)?)?;
         let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
         self.query.record(&self.gpu, &mut self.kernels, &self.params, strategy, &mut encoder)?;

@@ -212,7 +212,20 @@ fn renderer_follows_new_parameters_and_views() {
     field.set_params(&changed).expect("same length");
     field.render_texture(16, 16).expect("render");
     assert_ne!(field.read_texture().expect("read"), first, "new parameters change the picture");
-    field.set_params(&model.params).expect("restore");
+    // the compute strategies into a buffer: baked agrees with per-pixel, and is baked again
+    // after new parameters
+    let buffer_of = |field: &mut FieldRenderer, s: Strategy| -> Vec<f64> {
+        let buffer = field.render_buffer(16, 16, s).expect("render_buffer").clone();
+        let v = field.gpu().read_f32(&buffer, 0, 3 * 16 * 16).expect("read");
+        v.into_iter().map(f64::from).collect()
+    };
+    for params in [&changed, &model.params] {
+        field.set_params(params).expect("same length");
+        let per_pixel = buffer_of(&mut field, Strategy::PerPixel);
+        let baked: Vec<f32> = buffer_of(&mut field, Strategy::Baked).into_iter().map(|v| v as f32).collect();
+        testing::compare("baked FieldRenderer", &baked, &per_pixel, Tolerance::F32_FORWARD)
+            .unwrap_or_else(|m| panic!("{m}"));
+    }
     field.set_view(Some(View { x0: 0.25, y0: 0.25, x1: 0.75, y1: 0.75 }));
     field.render_texture(16, 16).expect("render");
     assert_ne!(field.read_texture().expect("read"), first, "a zoomed view shows another part of the field");
