@@ -236,8 +236,9 @@ impl Kernels {
         // A GEMM pipeline of `shape` for the pass in `pass` (train_forward, …): its constants,
         // its core, and its loops over the invocation's block unrolled (so that `acc` is indexed
         // by constants and stays in registers).
-        let gemm_pipeline = |label: &str, entry: &str, pass: &str, shape: GemmShape, row_sums: bool, act: u32| {
-            let source = gemm_source(spec, &consts, pass, shape, row_sums, (pass == FORWARD).then_some(act));
+        // `forward_act`: train_forward's activation (gemm_source), None for the other passes.
+        let gemm_pipeline = |label: &str, entry: &str, pass: &str, shape: GemmShape, row_sums: bool, forward_act| {
+            let source = gemm_source(spec, &consts, pass, shape, row_sums, forward_act);
             gpu.nfield_pipeline(label, &source, entry)
         };
         let common = files::COMMON;
@@ -276,28 +277,28 @@ impl Kernels {
 
         let siren_first = if siren {
             let shape = layer_shape(gpu, false, false);
-            Some(gemm_pipeline("train_siren_first", "train_siren_first", FORWARD, shape, false, 0)?)
+            Some(gemm_pipeline("train_siren_first", "train_siren_first", FORWARD, shape, false, Some(0))?)
         } else {
             None
         };
         // pipelines by shape and forward activation (at most two shapes per pass: with and
         // without 16-byte accesses; the activation is the hidden layers' or the output's, a
         // constant of the forward pipeline, not a branch on the layer record: 7.5 % faster)
-        let mut forward: Vec<((GemmShape, u32), wgpu::ComputePipeline)> = Vec::new();
-        let mut backward: Vec<((GemmShape, u32), wgpu::ComputePipeline)> = Vec::new();
-        let mut weight_grad: Vec<((GemmShape, u32), wgpu::ComputePipeline)> = Vec::new();
-        let cached = |cache: &mut Vec<((GemmShape, u32), wgpu::ComputePipeline)>,
+        let mut forward: Vec<((GemmShape, Option<u32>), wgpu::ComputePipeline)> = Vec::new();
+        let mut backward: Vec<((GemmShape, Option<u32>), wgpu::ComputePipeline)> = Vec::new();
+        let mut weight_grad: Vec<((GemmShape, Option<u32>), wgpu::ComputePipeline)> = Vec::new();
+        let cached = |cache: &mut Vec<((GemmShape, Option<u32>), wgpu::ComputePipeline)>,
                       entry: &str,
                       pass: &str,
                       shape: GemmShape,
                       row_sums: bool,
-                      act: u32|
+                      forward_act: Option<u32>|
          -> Result<wgpu::ComputePipeline> {
-            if let Some((_, p)) = cache.iter().find(|(k, _)| *k == (shape, act)) {
+            if let Some((_, p)) = cache.iter().find(|(k, _)| *k == (shape, forward_act)) {
                 return Ok(p.clone());
             }
-            let p = gemm_pipeline(entry, entry, pass, shape, row_sums, act)?;
-            cache.push(((shape, act), p.clone()));
+            let p = gemm_pipeline(entry, entry, pass, shape, row_sums, forward_act)?;
+            cache.push(((shape, forward_act), p.clone()));
             Ok(p)
         };
         let mut layer_record = |label: &str, r: LayerRecord| -> wgpu::Buffer {
@@ -336,7 +337,10 @@ impl Kernels {
             let rb = layer_record("train_forward layer", r);
             let (pipeline, groups) = match (&siren_first, l) {
                 (Some(p), 0) => (p.clone(), [outputs.div_ceil(64), c.div_ceil(64), 1]),
-                _ => (cached(&mut forward, "train_forward", FORWARD, shape, false, act)?, shape.groups(c, outputs, 1)),
+                _ => (
+                    cached(&mut forward, "train_forward", FORWARD, shape, false, Some(act))?,
+                    shape.groups(c, outputs, 1),
+                ),
             };
             let bg = bind(
                 gpu,
@@ -408,7 +412,7 @@ impl Kernels {
             };
             let shape = layer_shape(gpu, vec_layer(&r), matrix.backward);
             let rb = layer_record("train_backward layer", r);
-            let pipeline = cached(&mut backward, "train_backward", BACKWARD, shape, false, 0)?;
+            let pipeline = cached(&mut backward, "train_backward", BACKWARD, shape, false, None)?;
             let bg = bind(gpu, "train_backward", &pipeline, &[(0, &bufs.params), (1, &bufs.derivs), (3, &rb)])?;
             chunk.push(Dispatch { label: "backward", pipeline, bind_group: bg, groups: shape.groups(c, inputs, 1) });
         }
@@ -418,7 +422,7 @@ impl Kernels {
         // one 64 × 64 tile).
         let [tiles_m, tiles_n] = weight_grad_tiles(plan);
         for (shape, group) in &weight_grad_groups {
-            let pipeline = cached(&mut weight_grad, "train_weight_grad", WEIGHT_GRAD, *shape, true, 0)?;
+            let pipeline = cached(&mut weight_grad, "train_weight_grad", WEIGHT_GRAD, *shape, true, None)?;
             let rb = gpu.storage_init("train_weight_grad layers", group)?;
             let bg = bind(
                 gpu,
