@@ -169,7 +169,7 @@ pub(super) fn time_to_quality(
     e.load(model, Some(image), opts)?;
     let mut schedule = TargetSchedule::new(target_db, max_steps as u64);
     let t = Instant::now();
-    let (mut steps, mut psnr, mut evals) = (0u32, 0.0, 0u32);
+    let (mut steps, mut psnr) = (0u32, 0.0);
     while steps < max_steps && psnr < target_db {
         let next = match eval_every {
             Some(n) => steps + n,
@@ -179,7 +179,6 @@ pub(super) fn time_to_quality(
         steps = next;
         psnr = e.evaluate()?.psnr_db;
         schedule.record(steps as u64, psnr);
-        evals += 1;
     }
     let secs = t.elapsed().as_secs_f64();
     Ok(json!({
@@ -189,7 +188,7 @@ pub(super) fn time_to_quality(
         "lr": (opts.adam.lr as f64 * 1e6).round() / 1e6,
         "seed": opts.seed,
         "eval_every": eval_every,
-        "evaluations": evals,
+        "evaluations": schedule.evaluations(),
         "target_psnr_db": target_db,
         "psnr_db": (psnr * 100.0).round() / 100.0,
         "reached": psnr >= target_db,
