@@ -35,7 +35,17 @@ pub struct Gpu {
     /// The most invocations a compute workgroup may have (1024 on NVIDIA Vulkan; WebGPU
     /// guarantees 256).
     pub max_invocations: u32,
+    /// Whether training may run a run of equal-width hidden layers as one dispatch per pass
+    /// (`shaders/train_fused.wgsl`); true unless [`NO_FUSED_LAYERS`] is set when the `Gpu` is
+    /// made. Off, every layer is its own matrix product (the baseline the fused passes are
+    /// measured and tested against).
+    pub fused_layers: bool,
 }
+
+/// Set (to anything) to train with one dispatch per layer even where layers could be fused
+/// ([`Gpu::fused_layers`]): the baseline of the fused passes, and a way around a driver's
+/// trouble with them.
+pub const NO_FUSED_LAYERS: &str = "NFIELD_WGPU_NO_FUSED_LAYERS";
 
 /// Set (to anything) to open devices without wgpu's experimental cooperative matrices even where
 /// the adapter offers them (no fp16 cooperative strategy then): a way around driver or wgpu bugs
@@ -142,6 +152,7 @@ impl Gpu {
             workgroup_memory: limits.max_compute_workgroup_storage_size,
             max_binding: limits.max_storage_buffer_binding_size.min(limits.max_buffer_size),
             max_invocations: limits.max_compute_invocations_per_workgroup,
+            fused_layers: std::env::var_os(NO_FUSED_LAYERS).is_none(),
         }
     }
 

@@ -27,7 +27,7 @@ mod infer_matrix;
 mod render;
 pub mod train;
 
-pub use context::{Gpu, NO_COOPERATIVE_MATRIX};
+pub use context::{Gpu, NO_COOPERATIVE_MATRIX, NO_FUSED_LAYERS};
 pub use engine::WgpuEngine;
 pub use render::{FieldRenderer, clear_pass, fullscreen_pipeline};
 

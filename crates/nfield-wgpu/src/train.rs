@@ -30,6 +30,7 @@
 //! table's gradient is added as 64-bit fixed point, whose sum does not depend on the order),
 //! so runs and resumed runs are bit-identical.
 
+mod fused;
 mod gemm;
 mod kernels;
 mod plan;
@@ -318,6 +319,15 @@ impl Trainer {
         let partials = self.gpu.read_f32(&self.bufs.loss_partials, 0, self.plan.loss_partials() as usize)?;
         let sum: f64 = partials.iter().map(|&v| v as f64).sum();
         Ok((sum / (3.0 * self.opts.batch as f64)) as f32)
+    }
+
+    /// The layers whose forward and backward passes run fused, one dispatch per pass for the
+    /// whole run (`shaders/train_fused.wgsl`): the longest run of two or more hidden layers of
+    /// one width up to 64 (SIREN-64×8: layers 1..9); `None` where the model has none, the
+    /// device's workgroup memory is too small, fp16 runs the products on cooperative matrices
+    /// or [`Gpu::fused_layers`] is off.
+    pub fn fused_layers(&self) -> Option<std::ops::Range<usize>> {
+        self.kernels.fused.clone()
     }
 
     /// Runs one optimizer step with every dispatch in a compute pass of its own between two GPU

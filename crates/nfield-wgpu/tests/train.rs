@@ -6,7 +6,7 @@ use nfield::Engine;
 use nfield::Precision;
 use nfield::cpu::CpuEngine;
 use nfield::data::Image;
-use nfield::model::{Model, ModelSpec, SirenSpec};
+use nfield::model::{FourierSpec, Model, ModelSpec, SirenSpec};
 use nfield::reference;
 use nfield::rng;
 use nfield::testing::{Tolerance, compare, test_image, test_model, test_specs};
@@ -178,6 +178,46 @@ fn uneven_widths_match_the_oracle() {
             &want[mlp.clone()],
             Tolerance::F32_GRADIENT.scaled(&want[mlp]),
         ));
+    }
+}
+
+/// Runs of equal-width hidden layers run fused (train_fused.wgsl: one dispatch per pass): SIREN
+/// at 64 units (the benchmark's width; tiles of 32 samples in lavapipe's 32 KiB) and 20 (4-unit
+/// blocks), and a ReLU Fourier MLP at 48 (6 invocations across). Each gradient matches the
+/// oracle fused, and unfused on the same device (`Gpu::fused_layers` off: the layer-by-layer
+/// products), and the two agree with each other.
+#[test]
+fn fused_layer_runs_match_the_oracle() {
+    let Some(gpu) = gpu() else { return };
+    let mut layered = (*gpu).clone();
+    layered.fused_layers = false;
+    let layered = Arc::new(layered);
+    let image = test_image(40, 30);
+    let specs = [
+        ModelSpec::Siren(SirenSpec { width: 64, hidden_layers: 3, omega0: 30.0, omega_hidden: 1.0 }),
+        ModelSpec::Siren(SirenSpec { width: 20, hidden_layers: 4, omega0: 20.0, omega_hidden: 2.0 }),
+        ModelSpec::Fourier(FourierSpec { frequencies: 8, sigma: 2.0, width: 48, hidden_layers: 3, train_b: false }),
+    ];
+    for (k, spec) in specs.into_iter().enumerate() {
+        let model = test_model(spec.clone(), 60 + k as u64);
+        let opts = TrainOptions { batch: 600, seed: 8, ..Default::default() };
+        let (_, want) = oracle(&model, &image, &opts, 0);
+        let mlp = 0..model.layout().encoding.start;
+        let tol = Tolerance::F32_GRADIENT.scaled(&want[mlp.clone()]);
+        let mut got = Vec::new();
+        for (how, g) in [("fused", &gpu), ("layered", &layered)] {
+            let mut t = trainer(g, &model, &image, &opts);
+            let hidden = 1..spec.layout().layers.len() - 1;
+            assert_eq!(t.fused_layers(), (how == "fused").then_some(hidden), "{}", spec.describe());
+            let grad = t.gradient().expect("gradient");
+            let name = format!("{} MLP gradient, {how}", spec.describe());
+            check(compare(&name, &grad[mlp.clone()], &want[mlp.clone()], tol));
+            got.push(grad);
+        }
+        let diff =
+            relative_l2(&got[0][mlp.clone()], &got[1][mlp.clone()].iter().map(|&v| v as f64).collect::<Vec<_>>());
+        eprintln!("{}: fused vs layered relative L2 {diff:.2e}", spec.describe());
+        assert!(diff < 1e-5, "{}: fused and layered gradients differ by {diff:e}", spec.describe());
     }
 }
 

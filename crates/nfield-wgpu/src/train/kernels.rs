@@ -3,6 +3,7 @@
 //! ordered list of dispatches of one chunk ([`Kernels::chunk`]) and of the optimizer
 //! ([`Kernels::adam`]).
 
+use super::fused::FusedRun;
 use super::gemm::{GemmShape, MatrixPasses, gemm_source, layer_shape, vec_layer, weight_grad_shape, weight_grad_tiles};
 use super::plan::{LOSS_GROUP, LayerRecord, Plan};
 use crate::Gpu;
@@ -37,6 +38,8 @@ pub mod sources {
     pub const REDUCE_SUBGROUP: &str = include_str!("../../shaders/train_reduce_subgroup.wgsl");
     /// The loss's workgroup sum in workgroup memory.
     pub const REDUCE_TREE: &str = include_str!("../../shaders/train_reduce_tree.wgsl");
+    /// A run of equal-width hidden layers, forward and backward, in one dispatch each.
+    pub const FUSED: &str = include_str!("../../shaders/train_fused.wgsl");
     /// Deltas of the layer below.
     pub const BACKWARD: &str = include_str!("../../shaders/train_backward.wgsl");
     /// Weight and bias gradients.
@@ -99,6 +102,8 @@ pub struct Kernels {
     pub chunk: Vec<Dispatch>,
     /// The optimizer step.
     pub adam: Dispatch,
+    /// The layers whose forward and backward passes run fused (train_fused.wgsl), if any.
+    pub fused: Option<std::ops::Range<usize>>,
     /// Layer records kept alive with their bind groups.
     _layer_records: Vec<wgpu::Buffer>,
 }
@@ -301,16 +306,48 @@ impl Kernels {
             cache.push(((shape, forward_act), p.clone()));
             Ok(p)
         };
+        // the output layer runs inside the loss dispatch, forward and backward (train_loss.wgsl)
+        let fuse_output = n_layers >= 2 && !matrix.forward && !matrix.backward;
+        // a run of equal-width hidden layers in one dispatch per pass (train_fused.wgsl)
+        let fused = if fuse_output { FusedRun::find(gpu, plan, layout) } else { None };
+        let (fused_run, mut fused_forward, mut fused_backward) = match fused {
+            Some(run) => {
+                let source = run.source(spec, &consts, if siren { 0 } else { 1 });
+                let forward = gpu.nfield_pipeline("train_forward_fused", &source, "train_forward_fused")?;
+                let backward = gpu.nfield_pipeline("train_backward_fused", &source, "train_backward_fused")?;
+                let rb = gpu.storage_init("train_fused layers", &run.records(plan, layout))?;
+                let fwd_bg = bind(
+                    gpu,
+                    "train_forward_fused",
+                    &forward,
+                    &[(0, &bufs.params), (1, &bufs.acts), (2, &bufs.derivs), (3, &rb)],
+                )?;
+                let bwd_bg =
+                    bind(gpu, "train_backward_fused", &backward, &[(0, &bufs.params), (2, &bufs.derivs), (3, &rb)])?;
+                records.push(rb);
+                let groups = run.groups(plan);
+                (
+                    Some(run),
+                    Some(Dispatch { label: "forward", pipeline: forward, bind_group: fwd_bg, groups }),
+                    Some(Dispatch { label: "backward", pipeline: backward, bind_group: bwd_bg, groups }),
+                )
+            }
+            None => (None, None, None),
+        };
         let mut layer_record = |label: &str, r: LayerRecord| -> wgpu::Buffer {
             let b = gpu.uniform(label, &r);
             records.push(b.clone());
             b
         };
-        // the output layer runs inside the loss dispatch, forward and backward (train_loss.wgsl)
-        let fuse_output = n_layers >= 2 && !matrix.forward && !matrix.backward;
         for (l, slot) in layout.layers.iter().enumerate() {
             if fuse_output && l + 1 == n_layers {
                 break;
+            }
+            if let Some(run) = fused_run.filter(|r| r.contains(l)) {
+                if l == run.first {
+                    chunk.extend(fused_forward.take());
+                }
+                continue;
             }
             let (inputs, outputs) = plan.dims[l];
             let act = if l + 1 == n_layers {
@@ -389,6 +426,12 @@ impl Kernels {
                 None => weight_grad_groups.push((shape, vec![r])),
             }
             if (l == 0 && !(fourier_b || hash)) || (fuse_output && l + 1 == n_layers) {
+                continue;
+            }
+            if let Some(run) = fused_run.filter(|r| r.contains(l)) {
+                if l == run.last() {
+                    chunk.extend(fused_backward.take());
+                }
                 continue;
             }
             let (out_off, aux_off, act) = if l > 0 {
@@ -471,7 +514,8 @@ impl Kernels {
         )?;
         let groups = (layout.total as u32).div_ceil(256).clamp(1, 4096);
         let adam = Dispatch { label: "adam", pipeline: adam, bind_group: bg, groups: [groups, 1, 1] };
-        Ok(Kernels { chunk, adam, _layer_records: records })
+        let fused = fused_run.map(|r| r.first..r.first + r.len);
+        Ok(Kernels { chunk, adam, fused, _layer_records: records })
     }
 }
 
