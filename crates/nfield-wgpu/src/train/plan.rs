@@ -31,7 +31,7 @@ const PARTIALS_BUDGET: u64 = 256 << 20;
 const MAX_CHUNK: u32 = 1 << 20;
 /// Aim for at least this many samples per split of the weight gradients (8 chunks of the
 /// GEMM's k; at most [`MAX_SPLITS`] splits: 1024 samples each in the one 2^18-sample chunk of
-/// a SIREN-64×8 batch, 256 workgroups of 256 invocations for a 64 × 64 layer).
+/// a SIREN-64×8 batch, 256 workgroups of 128 invocations for a 64 × 64 layer).
 const SAMPLES_PER_SPLIT: u32 = 128;
 /// At most this many splits.
 const MAX_SPLITS: u32 = 256;
