@@ -12,12 +12,16 @@
 //! 3. `train_forward` per layer: a tiled product in workgroup memory (`shaders/train_gemm.wgsl`:
 //!    128 samples × 64 units a workgroup, 4 × 8 per invocation, 16-byte loads, k chunks
 //!    double-buffered), bias, activation and its derivative (SIREN's first layer: the
-//!    compensated `train_siren_first`);
+//!    compensated `train_siren_first`); a run of two or more hidden layers of one width up to
+//!    64 is one `train_forward_fused` dispatch instead (`shaders/train_fused.wgsl`: a tile of
+//!    64 samples carried through every layer of the run in workgroup memory);
 //! 4. `train_loss`: squared error partial sums (subgroupAdd, or a workgroup-memory tree on
-//!    devices without subgroups) and the output delta `2/(3B)(y − t)·out_act'`;
-//! 5. per layer, last to first: `train_weight_grad` (∂L/∂W and ∂L/∂b, split over the batch
-//!    into per-split partial sums; in fp16 on cooperative matrices) and `train_backward` (the
-//!    deltas of the layer below);
+//!    devices without subgroups) and the output delta `2/(3B)(y − t)·out_act'`, with the output
+//!    layer itself, forward and backward;
+//! 5. `train_backward` per layer, last to first (the deltas of the layer below; the fused run in
+//!    one `train_backward_fused` dispatch), then `train_weight_grad` (∂L/∂W and ∂L/∂b of every
+//!    layer, split over the batch into per-split partial sums; in fp16 on cooperative
+//!    matrices);
 //! 6. the encoding's gradient: Fourier B by split, or the hash table added as 64-bit fixed
 //!    point (integer atomics, whose sum does not depend on the order);
 //! 7. `adam_step`: per parameter, the partials summed in split order, the CPU engine's Adam.
