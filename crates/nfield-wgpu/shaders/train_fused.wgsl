@@ -25,7 +25,9 @@
 // Workgroup memory: x_t[k][m / 4] (vec4 over 4 samples; rows XS = FT/4 + 1 vec4 long: the pad
 // spreads the transposing stores over the banks) and w_t[k][n / 4] = b(k, n), the product's
 // second operand (forward W[n][k], backward W[k][n]): 16·(FH·XS + FH²/4) bytes. The next layer's
-// W is read into registers (next_w) while the current layer is multiplied.
+// W and this layer's epilogue operands (biases forward, the derivatives below backward) are
+// read into registers before the product, so that their latency hides behind it (backward
+// 1322 → 828 µs a step of SIREN-64×8 at 2^18 on an H100).
 // Dispatch: (C / FT, 1, 1) workgroups of F_THREADS.
 @group(0) @binding(0) var<storage, read> params: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> acts: array<vec4<f32>>;
