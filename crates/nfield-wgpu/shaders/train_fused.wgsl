@@ -8,7 +8,11 @@
 // Run: F_LAYERS layers, records run[r] in forward order, each FH × FH (inputs = outputs = FH),
 // hidden activation FORWARD_ACT (0 sine with ω = OMEGA, 1 ReLU). Every offset, FH and every
 // W / b offset are multiples of 4 floats (src/train/fused.rs checks): 16-byte accesses only.
-// train_forward_fused:  x = acts[run[0].a_off] (C, FH); for r = 0 … F_LAYERS − 1:
+// train_forward_fused:  x = acts[run[0].a_off] (C, FH), or with FIRST_SIREN (the run starts at
+//                       layer 1 of a SIREN) layer 0 itself from the positions E = acts[0]
+//                       (C, 2): x = sin(ω0 z) with train_siren_first's compensated argument,
+//                       stored with its derivative at FIRST_OUT (W0 at FIRST_W, b0 at FIRST_B);
+//                       then for r = 0 … F_LAYERS − 1:
 //                       z = x·W_rᵀ + b_r; x = act(z); acts[run[r].out_off] = x and
 //                       derivs[run[r].out_off] = act'(z) (the layout of src/train/plan.rs)
 // train_backward_fused: Δ = derivs[run[F_LAYERS − 1].out_off] (the run's top delta); for
@@ -184,14 +188,45 @@ fn backward_out(r: u32, i: u32) {
     derivs[element(run[r].a_off, i)] = acc[i];
 }
 
+// SIREN's layer 0 at acc's element i (FIRST_SIREN): four units of one sample from its position,
+// stored to acts / derivs; acc keeps the activation.
+fn first_out(i: u32) {
+    let m = g_m0 + row(i / COL_VECS);
+    let n = col(i % COL_VECS);
+    let pos = acts[m / 2u];
+    let x = select(pos.x, pos.z, m % 2u == 1u);
+    let y = select(pos.y, pos.w, m % 2u == 1u);
+    // W0[n..n+3][0..1] in two 16-byte groups
+    let wa = params[(FIRST_W + 2u * n) / 4u];
+    let wb = params[(FIRST_W + 2u * n) / 4u + 1u];
+    let b = params[(FIRST_B + n) / 4u];
+    let u0 = siren_first(wa.x, wa.y, b.x, x, y, OMEGA0);
+    let u1 = siren_first(wa.z, wa.w, b.y, x, y, OMEGA0);
+    let u2 = siren_first(wb.x, wb.y, b.z, x, y, OMEGA0);
+    let u3 = siren_first(wb.z, wb.w, b.w, x, y, OMEGA0);
+    let at = element(FIRST_OUT, i);
+    acc[i] = vec4<f32>(u0.x, u1.x, u2.x, u3.x);
+    acts[at] = acc[i];
+    derivs[at] = vec4<f32>(u0.y, u1.y, u2.y, u3.y);
+}
+
 @compute @workgroup_size(F_THREADS)
 fn train_forward_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     g_lid = lid;
     g_m0 = wg.x * FT;
-    // the tile's input, 16-byte groups with consecutive invocations on consecutive samples
-    let in_off = run[0].a_off / 4u + g_m0 * WS;
-    for (var e = lid; e < FT * WS; e += F_THREADS) {
-        stash_x(e % FT, 4u * (e / FT), acts[in_off + (e % FT) * WS + e / FT]);
+    if (FIRST_SIREN) {
+//#unroll ACC
+        first_out({o}u);
+//#end
+//#unroll BLOCKS
+        keep_block({o}u);
+//#end
+    } else {
+        // the tile's input, 16-byte groups with consecutive invocations on consecutive samples
+        let in_off = run[0].a_off / 4u + g_m0 * WS;
+        for (var e = lid; e < FT * WS; e += F_THREADS) {
+            stash_x(e % FT, 4u * (e / FT), acts[in_off + (e % FT) * WS + e / FT]);
+        }
     }
     fetch_w(0u, true);
     stash_w(true);

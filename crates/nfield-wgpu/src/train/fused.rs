@@ -43,6 +43,9 @@ pub struct FusedRun {
     pub tm: u32,
     /// Units an invocation (4 or 8).
     pub tn: u32,
+    /// SIREN's first layer computed by the fused forward pass from the positions (train_fused.wgsl
+    /// `FIRST_SIREN`; the run starts at layer 1): `(W0, b0, output)` offsets, or `None`.
+    pub siren_first: Option<[u32; 3]>,
 }
 
 impl FusedRun {
@@ -51,7 +54,7 @@ impl FusedRun {
     /// [`MAX_WIDTH`]) whose parameters sit at multiples of 4 floats, or a device whose workgroup
     /// memory or invocations cannot hold a tile of 16 samples, or fusion is off
     /// ([`Gpu::fused_layers`]).
-    pub fn find(gpu: &Gpu, plan: &Plan, layout: &ParamLayout) -> Option<FusedRun> {
+    pub fn find(gpu: &Gpu, spec: &ModelSpec, plan: &Plan, layout: &ParamLayout) -> Option<FusedRun> {
         if !gpu.fused_layers {
             return None;
         }
@@ -82,17 +85,32 @@ impl FusedRun {
         }
         let (first, len) = best?;
         let width = plan.dims[first].1;
+        let l0 = &layout.layers[0];
+        let siren_first = (matches!(spec, ModelSpec::Siren(_))
+            && first == 1
+            && l0.weights.is_multiple_of(4)
+            && l0.biases.is_multiple_of(4))
+        .then(|| [l0.weights as u32, l0.biases as u32, plan.act_offsets[0]]);
         // the largest tile (fewer reads of W per sample) that fits the device and the chunk
-        [64, 32, 16].into_iter().map(|tile| FusedRun { first, len, width, tile, tm: BLOCK, tn: BLOCK }).find(|run| {
-            run.workgroup_bytes() <= gpu.workgroup_memory
-                && run.threads() <= gpu.max_invocations.min(256)
-                && plan.chunk.is_multiple_of(run.tile)
-        })
+        [64, 32, 16]
+            .into_iter()
+            .map(|tile| FusedRun { first, len, width, tile, tm: BLOCK, tn: BLOCK, siren_first })
+            .find(|run| {
+                run.workgroup_bytes() <= gpu.workgroup_memory
+                    && run.threads() <= gpu.max_invocations.min(256)
+                    && plan.chunk.is_multiple_of(run.tile)
+            })
     }
 
     /// Whether layer `l` is in the run.
     pub fn contains(&self, l: usize) -> bool {
         (self.first..self.first + self.len).contains(&l)
+    }
+
+    /// Whether the fused forward pass computes layer `l` (the run, and SIREN's first layer
+    /// with [`FusedRun::siren_first`]).
+    pub fn forward_covers(&self, l: usize) -> bool {
+        self.contains(l) || (l == 0 && self.siren_first.is_some())
     }
 
     /// The run's last layer.
@@ -145,7 +163,10 @@ impl FusedRun {
             ("F_LAYERS", u(self.len)),
             ("W_LOADS", u(self.w_loads())),
             ("FORWARD_ACT", u(act)),
+            ("FIRST_SIREN", self.siren_first.is_some().to_string()),
         ]);
+        let [w, b, out] = self.siren_first.unwrap_or_default();
+        all.extend([("FIRST_W", u(w)), ("FIRST_B", u(b)), ("FIRST_OUT", u(out))]);
         let source = codegen::assemble(spec, &all, &[files::COMMON, sources::LAYER, sources::FUSED]);
         let (row_vecs, col_vecs) = ((self.tm / 4) as usize, (self.tn / 4) as usize);
         codegen::unroll(
@@ -177,8 +198,8 @@ mod tests {
         let (spec, _, _, consts) = test_setups().swap_remove(0);
         for (width, tm, tn) in [(64, 8, 8), (64, 4, 8), (24, 4, 8), (20, 4, 4)] {
             for tile in [64, 32, 16] {
-                let run = FusedRun { first: 1, len: 3, width, tile, tm, tn };
-                for act in [0, 1] {
+                for (act, siren_first) in [(0, Some([0, 128, 256])), (0, None), (1, None)] {
+                    let run = FusedRun { first: 1, len: 3, width, tile, tm, tn, siren_first };
                     codegen::compile_to_spirv(&format!("{run:?} act {act}"), &run.source(&spec, &consts, act));
                 }
             }
@@ -189,7 +210,7 @@ mod tests {
     /// invocations), lavapipe's 32 KiB takes tiles of 32.
     #[test]
     fn width_64_fits_lavapipe_at_32_and_nvidia_at_64() {
-        let run = |tile| FusedRun { first: 1, len: 8, width: 64, tile, tm: BLOCK, tn: BLOCK };
+        let run = |tile| FusedRun { first: 1, len: 8, width: 64, tile, tm: BLOCK, tn: BLOCK, siren_first: None };
         assert_eq!(run(64).workgroup_bytes(), 16 * (64 * 17 + 1024));
         assert!(run(64).workgroup_bytes() <= 48 << 10 && run(64).workgroup_bytes() > 32 << 10);
         assert!(run(32).workgroup_bytes() <= 32 << 10);

@@ -309,7 +309,7 @@ impl Kernels {
         // the output layer runs inside the loss dispatch, forward and backward (train_loss.wgsl)
         let fuse_output = n_layers >= 2 && !matrix.forward && !matrix.backward;
         // a run of equal-width hidden layers in one dispatch per pass (train_fused.wgsl)
-        let fused = if fuse_output { FusedRun::find(gpu, plan, layout) } else { None };
+        let fused = if fuse_output { FusedRun::find(gpu, spec, plan, layout) } else { None };
         let (fused_run, mut fused_forward, mut fused_backward) = match fused {
             Some(run) => {
                 let source = run.source(spec, &consts, if siren { 0 } else { 1 });
@@ -343,10 +343,9 @@ impl Kernels {
             if fuse_output && l + 1 == n_layers {
                 break;
             }
-            if let Some(run) = fused_run.filter(|r| r.contains(l)) {
-                if l == run.first {
-                    chunk.extend(fused_forward.take());
-                }
+            if fused_run.is_some_and(|r| r.forward_covers(l)) {
+                // the fused dispatch at the first layer it computes
+                chunk.extend(fused_forward.take());
                 continue;
             }
             let (inputs, outputs) = plan.dims[l];
