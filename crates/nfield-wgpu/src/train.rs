@@ -14,7 +14,8 @@
 //!    double-buffered), bias, activation and its derivative (SIREN's first layer: the
 //!    compensated `train_siren_first`); a run of two or more hidden layers of one width up to
 //!    64 is one `train_forward_fused` dispatch instead (`shaders/train_fused.wgsl`: a tile of
-//!    64 samples carried through every layer of the run in workgroup memory);
+//!    64 samples carried through every layer of the run in workgroup memory; for a SIREN
+//!    whose run starts at layer 1, from the positions through the first layer too);
 //! 4. `train_loss`: squared error partial sums (subgroupAdd, or a workgroup-memory tree on
 //!    devices without subgroups) and the output delta `2/(3B)(y − t)·out_act'`, with the output
 //!    layer itself, forward and backward;
@@ -327,7 +328,8 @@ impl Trainer {
 
     /// The layers whose forward and backward passes run fused, one dispatch per pass for the
     /// whole run (`shaders/train_fused.wgsl`): the longest run of two or more hidden layers of
-    /// one width up to 64 (SIREN-64×8: layers 1..9); `None` where the model has none, the
+    /// one width up to 64 (SIREN-64×8: layers 1..9; a SIREN's fused forward pass computes its
+    /// first layer too, from the positions); `None` where the model has none, the
     /// device's workgroup memory is too small, fp16 runs the products on cooperative matrices
     /// or [`Gpu::fused_layers`] is off.
     pub fn fused_layers(&self) -> Option<std::ops::Range<usize>> {

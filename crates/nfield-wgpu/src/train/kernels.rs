@@ -280,12 +280,6 @@ impl Kernels {
         };
         chunk.push(Dispatch { label: "encode", pipeline: encode, bind_group: bg, groups: [c.div_ceil(64), units, 1] });
 
-        let siren_first = if siren {
-            let shape = layer_shape(gpu, false, false);
-            Some(gemm_pipeline("train_siren_first", "train_siren_first", FORWARD, shape, false, Some(0))?)
-        } else {
-            None
-        };
         // pipelines by shape and forward activation (at most two shapes per pass: with and
         // without 16-byte accesses; the activation is the hidden layers' or the output's, a
         // constant of the forward pipeline, not a branch on the layer record: 7.5 % faster)
@@ -333,6 +327,13 @@ impl Kernels {
                 )
             }
             None => (None, None, None),
+        };
+        // SIREN's first layer, unless the fused forward pass computes it
+        let siren_first = if siren && !fused_run.is_some_and(|r| r.forward_covers(0)) {
+            let shape = layer_shape(gpu, false, false);
+            Some(gemm_pipeline("train_siren_first", "train_siren_first", FORWARD, shape, false, Some(0))?)
+        } else {
+            None
         };
         let mut layer_record = |label: &str, r: LayerRecord| -> wgpu::Buffer {
             let b = gpu.uniform(label, &r);
