@@ -7,6 +7,7 @@
 //         out_off = this layer's output
 // All three buffers are bound as vec4 arrays (16-byte loads and stores with VEC; scalars as
 // components otherwise; element i is [i / 4][i % 4]).
+// The activation and its derivative: `activate` of train_activation.wgsl (FORWARD_ACT).
 // Dispatch: (⌈N/TILE_N⌉, ⌈M/TILE_M⌉, 1) workgroups of THREADS (train_gemm.wgsl).
 @group(0) @binding(0) var<storage, read> params: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> acts: array<vec4<f32>>;
@@ -61,18 +62,6 @@ fn train_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
 //#unroll ACC
     forward_store(tile_row({o}u / COL_VECS), tile_col({o}u % COL_VECS), acc[{o}u]);
 //#end
-}
-
-// (activation, derivative) of one weighted sum z. FORWARD_ACT (the layer record's `act`,
-// generated per pipeline by src/train/kernels.rs: a branch on the uniform cost 7.5 %) selects.
-fn activate(z: f32) -> vec2<f32> {
-    if (FORWARD_ACT == 0u) {
-        let sc = sincos(OMEGA * z);
-        return vec2<f32>(sc.x, OMEGA * sc.y);
-    } else if (FORWARD_ACT == 1u) {
-        return vec2<f32>(max(z, 0.0), select(0.0, 1.0, z > 0.0));
-    }
-    return vec2<f32>(out_act(z), 0.0);
 }
 
 // The layer's outputs at sample m, units n..n+3 from their weighted sums: bias, activation

@@ -153,17 +153,13 @@ fn keep_block(i: u32) {
     x_t[at + 3u * XS] = vec4<f32>(a0.w, a1.w, a2.w, a3.w);
 }
 
-// (activation, derivative) of a hidden unit's weighted sum (FORWARD_ACT: 0 sine, 1 ReLU).
+// (activations, derivatives) of four hidden units' weighted sums (train_activation.wgsl).
 fn fused_act(z: vec4<f32>) -> array<vec4<f32>, 2> {
-    if (FORWARD_ACT == 0u) {
-        // common.wgsl's sincos, as train_forward.wgsl computes it
-        let s0 = sincos(OMEGA * z.x);
-        let s1 = sincos(OMEGA * z.y);
-        let s2 = sincos(OMEGA * z.z);
-        let s3 = sincos(OMEGA * z.w);
-        return array<vec4<f32>, 2>(vec4<f32>(s0.x, s1.x, s2.x, s3.x), OMEGA * vec4<f32>(s0.y, s1.y, s2.y, s3.y));
-    }
-    return array<vec4<f32>, 2>(max(z, vec4<f32>(0.0)), select(vec4<f32>(0.0), vec4<f32>(1.0), z > vec4<f32>(0.0)));
+    let r0 = activate(z.x);
+    let r1 = activate(z.y);
+    let r2 = activate(z.z);
+    let r3 = activate(z.w);
+    return array<vec4<f32>, 2>(vec4<f32>(r0.x, r1.x, r2.x, r3.x), vec4<f32>(r0.y, r1.y, r2.y, r3.y));
 }
 
 // Index in acts / derivs (vec4) of acc's element i at the layer output offset `off`.

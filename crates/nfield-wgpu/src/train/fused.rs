@@ -167,7 +167,8 @@ impl FusedRun {
         ]);
         let [w, b, out] = self.siren_first.unwrap_or_default();
         all.extend([("FIRST_W", u(w)), ("FIRST_B", u(b)), ("FIRST_OUT", u(out))]);
-        let source = codegen::assemble(spec, &all, &[files::COMMON, sources::LAYER, sources::FUSED]);
+        let source =
+            codegen::assemble(spec, &all, &[files::COMMON, sources::LAYER, sources::ACTIVATION, sources::FUSED]);
         let (row_vecs, col_vecs) = ((self.tm / 4) as usize, (self.tn / 4) as usize);
         codegen::unroll(
             &source,

@@ -245,7 +245,13 @@ pub(super) fn gemm_source(
         all.push(("FORWARD_ACT", format!("{act}u")));
     }
     let core = if shape.matrix { GEMM_MATRIX } else { GEMM };
-    let source = codegen::assemble(spec, &all, &[files::COMMON, BATCH, LAYER, GEMM_OPERANDS, core, pass]);
+    let mut parts = vec![files::COMMON, BATCH, LAYER, GEMM_OPERANDS, core];
+    if forward_act.is_some() {
+        // train_forward's `activate`, which reads FORWARD_ACT
+        parts.push(ACTIVATION);
+    }
+    parts.push(pass);
+    let source = codegen::assemble(spec, &all, &parts);
     let mut flags = Vec::new();
     if shape.park_rows(row_sums) {
         flags.push("PARK_ROWS");

@@ -30,6 +30,8 @@ pub mod sources {
     pub const ENCODE_IDENTITY: &str = include_str!("../../shaders/train_encode_identity.wgsl");
     /// Fourier and hash-grid encodings.
     pub const ENCODE: &str = include_str!("../../shaders/train_encode.wgsl");
+    /// A forward unit's activation and derivative (train_forward and the fused pass).
+    pub const ACTIVATION: &str = include_str!("../../shaders/train_activation.wgsl");
     /// Forward layers.
     pub const FORWARD: &str = include_str!("../../shaders/train_forward.wgsl");
     /// Loss and output delta.
