@@ -40,12 +40,21 @@ pub struct Gpu {
     /// made. Off, every layer is its own matrix product (the baseline the fused passes are
     /// measured and tested against).
     pub fused_layers: bool,
+    /// Whether training's f32 matrix products (the fused passes, train_fused.wgsl, and the
+    /// tiled GEMMs, train_gemm.wgsl) keep naga's bounds checks; false unless [`BOUNDS_CHECKS`]
+    /// is set when the `Gpu` is made. Every other shader keeps them always.
+    /// [`Gpu::product_pipeline`] says why they may go.
+    pub bounds_checks: bool,
 }
 
 /// Set (to anything) to train with one dispatch per layer even where layers could be fused
 /// ([`Gpu::fused_layers`]): the baseline of the fused passes, and a way around a driver's
 /// trouble with them.
 pub const NO_FUSED_LAYERS: &str = "NFIELD_WGPU_NO_FUSED_LAYERS";
+
+/// Set (to anything) to keep naga's bounds checks in training's matrix products too
+/// ([`Gpu::bounds_checks`]): a debugging aid, at 5 % of a SIREN-64×8 training step.
+pub const BOUNDS_CHECKS: &str = "NFIELD_WGPU_BOUNDS_CHECKS";
 
 /// Set (to anything) to open devices without wgpu's experimental cooperative matrices even where
 /// the adapter offers them (no fp16 cooperative strategy then): a way around driver or wgpu bugs
@@ -153,6 +162,7 @@ impl Gpu {
             max_binding: limits.max_storage_buffer_binding_size.min(limits.max_buffer_size),
             max_invocations: limits.max_compute_invocations_per_workgroup,
             fused_layers: std::env::var_os(NO_FUSED_LAYERS).is_none(),
+            bounds_checks: std::env::var_os(BOUNDS_CHECKS).is_some(),
         }
     }
 
@@ -170,8 +180,7 @@ impl Gpu {
     /// from the shader), with all of wgpu's runtime checks. Validation errors become an
     /// [`Error`] naming `label`.
     pub fn compute_pipeline(&self, label: &str, source: &str, entry: &str) -> Result<wgpu::ComputePipeline> {
-        let desc = wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(source.into()) };
-        self.pipeline(label, entry, || self.device.create_shader_module(desc))
+        self.pipeline(label, entry, || self.device.create_shader_module(Self::wgsl(label, source)))
     }
 
     /// [`Gpu::compute_pipeline`] for one of nfield's own shaders, compiled by
@@ -199,6 +208,33 @@ impl Gpu {
         })
     }
 
+    /// [`Gpu::nfield_pipeline`] for training's f32 matrix products (train_fused.wgsl and
+    /// train_gemm.wgsl's passes), compiled without naga's bounds checks unless
+    /// [`Gpu::bounds_checks`] is set.
+    ///
+    /// naga clamps every index into a workgroup or private array (`min(i, len − 1)`), and into a
+    /// storage buffer where the Vulkan driver lacks robustBufferAccess2. In these kernels the
+    /// clamps sit on the inner products' workgroup-memory reads: without them a SIREN-64×8
+    /// training step on an H100 took 2.809 instead of 2.955 ms (backward 835 → 776 µs, weight
+    /// gradients 779 → 720 µs; 2026-11-27). tests/train.rs checks that both builds give the
+    /// same bits.
+    pub(crate) fn product_pipeline(&self, label: &str, source: &str, entry: &str) -> Result<wgpu::ComputePipeline> {
+        let mut checks = Self::loop_checks();
+        checks.bounds_checks = self.bounds_checks;
+        // SAFETY: `force_loop_bounding = false` as in `shader_module`. `bounds_checks = false`
+        // requires that no access leaves its array or binding. In train_fused.wgsl and
+        // train_gemm.wgsl every workgroup and private array is indexed by expressions of the
+        // invocation index and of loop counters whose bounds are the same generated constants
+        // that size the arrays (their headers state the layout); every global access is
+        // guarded by `m < M`, `n < N`, `k < k_end` (train_gemm.wgsl's load contract) or covers
+        // a whole tile of a chunk that the host made a multiple of the tile (`FusedRun::find`),
+        // at offsets from `Plan`, whose buffers hold `chunk` samples of every layer's width and
+        // the whole parameter layout. wgpu also turns on Vulkan's robustBufferAccess where the
+        // device has it.
+        let module = || unsafe { self.device.create_shader_module_trusted(Self::wgsl(label, source), checks) };
+        self.pipeline(label, entry, module)
+    }
+
     /// Compiles one of nfield's WGSL shaders into a module, without the loop counters wgpu
     /// adds by default.
     ///
@@ -208,15 +244,13 @@ impl Gpu {
     /// and arrays indexed by their counters move to local memory. On an H100 through Vulkan it
     /// cost 2.2× on the per-pixel hash-grid kernel (1.16 → 2.55 G samples/s), 3.4× on the
     /// cooperative one, and 4.4× on training's Adam (110 → 25 µs for SIREN-64×8). Bounds checks
-    /// and integer-division checks stay on: they cost at most a few per cent.
+    /// and integer-division checks stay on: they cost at most a few per cent (but see
+    /// [`Gpu::product_pipeline`]).
     ///
     /// Only for nfield's own shaders (`shaders/` and the sources generated from them): none of
     /// their loops is unbounded (see the safety comment). Crate-private for that reason: a safe
     /// function that accepted any source could not keep that promise.
     pub(crate) fn shader_module(&self, label: &str, source: &str) -> wgpu::ShaderModule {
-        let desc = wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(source.into()) };
-        let mut checks = wgpu::ShaderRuntimeChecks::checked();
-        checks.force_loop_bounding = false;
         // SAFETY: `force_loop_bounding = false` requires that no shader loops forever. Every
         // loop in nfield's shaders is a `for` whose counter starts below a bound and moves
         // towards it by a step that is a nonzero constant, a workgroup size or a grid stride
@@ -224,7 +258,19 @@ impl Gpu {
         // (< 2^30, the binding limit in floats), so it ends without wrapping; the one
         // exception halves a nonzero counter until it is zero (train_reduce_tree.wgsl). All
         // other runtime checks (bounds, division) stay on.
-        unsafe { self.device.create_shader_module_trusted(desc, checks) }
+        unsafe { self.device.create_shader_module_trusted(Self::wgsl(label, source), Self::loop_checks()) }
+    }
+
+    /// All of wgpu's runtime checks but the loop counters (`shader_module`).
+    fn loop_checks() -> wgpu::ShaderRuntimeChecks {
+        let mut checks = wgpu::ShaderRuntimeChecks::checked();
+        checks.force_loop_bounding = false;
+        checks
+    }
+
+    /// The descriptor of a WGSL module.
+    fn wgsl<'a>(label: &'a str, source: &'a str) -> wgpu::ShaderModuleDescriptor<'a> {
+        wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(source.into()) }
     }
 
     /// Runs `make` inside a validation error scope: what wgpu reports becomes an [`Error`]

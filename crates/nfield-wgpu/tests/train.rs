@@ -221,6 +221,34 @@ fn fused_layer_runs_match_the_oracle() {
     }
 }
 
+/// Training's matrix products compile without naga's bounds checks (`Gpu::product_pipeline`),
+/// which is sound only if none of their indices leaves its array or binding: a clamped index
+/// would read another value and change the result. Every model, the uneven widths (scalar
+/// paths, several weight-gradient tiles) and a fused run give the same bits with and without
+/// the checks.
+#[test]
+fn bounds_checks_do_not_change_a_bit() {
+    let Some(gpu) = gpu() else { return };
+    let with = |checks: bool| {
+        let mut g = (*gpu).clone();
+        g.bounds_checks = checks;
+        Arc::new(g)
+    };
+    let (unchecked, checked) = (with(false), with(true));
+    let image = test_image(40, 30);
+    let siren =
+        |width, hidden_layers| ModelSpec::Siren(SirenSpec { width, hidden_layers, omega0: 30.0, omega_hidden: 1.0 });
+    let specs = test_specs().into_iter().chain([siren(96, 2), siren(10, 2), siren(64, 3)]);
+    for (k, spec) in specs.enumerate() {
+        let model = test_model(spec.clone(), 70 + k as u64);
+        let opts = TrainOptions { batch: 600, seed: 4, ..Default::default() };
+        let got = trainer(&unchecked, &model, &image, &opts).gradient().expect("gradient");
+        let want = trainer(&checked, &model, &image, &opts).gradient().expect("gradient");
+        let differ = got.iter().zip(&want).filter(|(g, w)| g.to_bits() != w.to_bits()).count();
+        assert_eq!(differ, 0, "{}: {differ} of {} gradients change with bounds checks", spec.describe(), got.len());
+    }
+}
+
 #[test]
 fn adam_step_matches_the_cpu_engine() {
     let Some(gpu) = gpu() else { return };

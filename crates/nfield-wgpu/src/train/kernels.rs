@@ -246,7 +246,11 @@ impl Kernels {
         // `forward_act`: train_forward's activation (gemm_source), None for the other passes.
         let gemm_pipeline = |label: &str, entry: &str, pass: &str, shape: GemmShape, row_sums: bool, forward_act| {
             let source = gemm_source(spec, &consts, pass, shape, row_sums, forward_act);
-            gpu.nfield_pipeline(label, &source, entry)
+            if shape.matrix {
+                gpu.nfield_pipeline(label, &source, entry)
+            } else {
+                gpu.product_pipeline(label, &source, entry)
+            }
         };
         let common = files::COMMON;
         let enc = files::ENCODING;
@@ -309,8 +313,8 @@ impl Kernels {
         let (fused_run, mut fused_forward, mut fused_backward) = match fused {
             Some(run) => {
                 let source = run.source(spec, &consts, if siren { 0 } else { 1 });
-                let forward = gpu.nfield_pipeline("train_forward_fused", &source, "train_forward_fused")?;
-                let backward = gpu.nfield_pipeline("train_backward_fused", &source, "train_backward_fused")?;
+                let forward = gpu.product_pipeline("train_forward_fused", &source, "train_forward_fused")?;
+                let backward = gpu.product_pipeline("train_backward_fused", &source, "train_backward_fused")?;
                 let rb = gpu.storage_init("train_fused layers", &run.records(plan, layout))?;
                 let fwd_bg = bind(
                     gpu,
