@@ -26,17 +26,25 @@
 // across the units, F_THREADS = (FT / FTM) · TX. Invocation lid: ty = lid / TX, tx = lid % TX
 // owns samples m0 + g·ROW_STEP + 4·ty + 0..3 (g < ROW_VECS = FTM / 4, ROW_STEP = FT / ROW_VECS)
 // and units c·COL_STEP + 4·tx + 0..3 (c < COL_VECS = FTN / 4, COL_STEP = FH / COL_VECS).
-// Workgroup memory: x_t[k][m / 4] (vec4 over 4 samples; rows XS = FT/4 + 1 vec4 long: the pad
-// spreads the transposing stores over the banks) and w_t[k][n / 4] = b(k, n), the product's
-// second operand (forward W[n][k], backward W[k][n]): 16·(FH·XS + FH²/4) bytes. The next layer's
+// Workgroup memory: x_t[k][m / 4] (vec4 over 4 samples; rows XS = FT/4 vec4 long, the column
+// m / 4 stored at (m / 4) ^ ((k / 4) & SWZ), so that keep_block's transposing stores of eight
+// invocations side by side fall on eight different 16-byte bank groups, where a pad of one vec4
+// a row left them 4-way conflicted: forward 876 → 847 µs, backward 781 → 738 µs) and w_t[k][n / 4] = b(k, n), the product's second operand
+// (forward W[n][k], backward W[k][n]): 16·(FH·FT/4 + FH²/4) bytes. The forward pass
+// reads its b from w_fwd, every W of the run transposed by train_transpose_fused (a dispatch
+// before it, each chunk): 16-byte reads side by side and 16-byte stores to w_t, where reading W
+// itself took transposing 4-byte stores and reads 256 bytes apart (forward 1031 → 873 µs a step of
+// SIREN-64×8 at 2^18 on an H100, 2026-11-27; every workgroup reads every W). The next layer's
 // W and this layer's epilogue operands (biases forward, the derivatives below backward) are
 // read into registers before the product, so that their latency hides behind it (backward
 // 1322 → 828 µs a step of SIREN-64×8 at 2^18 on an H100).
-// Dispatch: (C / FT, 1, 1) workgroups of F_THREADS.
+// Dispatch: (C / FT, 1, 1) workgroups of F_THREADS (train_transpose_fused: its own header).
 @group(0) @binding(0) var<storage, read> params: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> acts: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> derivs: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> run: array<Layer>;
+// w_fwd[r·W_VECS + k·WS + n/4] = (W_r[n][k], W_r[n+1][k], W_r[n+2][k], W_r[n+3][k]): W_rᵀ
+@group(0) @binding(4) var<storage, read_write> w_fwd: array<vec4<f32>>;
 
 const TX: u32 = FH / FTN;
 const F_THREADS: u32 = (FT / FTM) * TX;
@@ -44,7 +52,9 @@ const ROW_VECS: u32 = FTM / 4u;
 const ROW_STEP: u32 = FT / ROW_VECS;
 const COL_VECS: u32 = FTN / 4u;
 const COL_STEP: u32 = FH / COL_VECS;
-const XS: u32 = FT / 4u + 1u;
+const XS: u32 = FT / 4u;
+// the swizzle's mask: columns of x_t permuted within groups of up to 8 (FT / 4 is a power of 2)
+const SWZ: u32 = min(XS, 8u) - 1u;
 const WS: u32 = FH / 4u;
 const W_VECS: u32 = FH * FH / 4u;
 
@@ -73,46 +83,43 @@ fn row(r: u32) -> u32 {
     return (r / 4u) * ROW_STEP + 4u * (g_lid / TX) + r % 4u;
 }
 
-// Reads layer r's W into next_w: group e = lid + i·F_THREADS is W[n][4j..4j+3] with n = e % FH,
-// j = e / FH (forward: consecutive invocations on consecutive n, for stash_w's transposing
-// stores), or the 16-byte group e of W in memory order (backward).
+// Reads layer r's b(k, n) into next_w, the 16-byte groups e = lid + i·F_THREADS in memory
+// order: forward b(k, n) = W[n][k] from w_fwd, backward b(k, n) = W[k][n] from params.
 fn fetch_w(r: u32, forward: bool) {
     let w_off = run[r].w_off / 4u;
 //#unroll W_LOADS
     if (g_lid + {o}u * F_THREADS < W_VECS) {
         let e = g_lid + {o}u * F_THREADS;
-        next_w[{o}u] = params[w_off + select(e, (e % FH) * WS + e / FH, forward)];
-    }
-//#end
-}
-
-// Writes next_w into w_t as b(k, n): forward b(k, n) = W[n][k] (transposed, consecutive
-// invocations on consecutive banks), backward b(k, n) = W[k][n] (as it lies).
-fn stash_w(forward: bool) {
-//#unroll W_LOADS
-    if (g_lid + {o}u * F_THREADS < W_VECS) {
-        let e = g_lid + {o}u * F_THREADS;
-        let v = next_w[{o}u];
         if (forward) {
-            let n = e % FH;
-            let k = 4u * (e / FH);
-            w_t[k * WS + n / 4u][n % 4u] = v.x;
-            w_t[(k + 1u) * WS + n / 4u][n % 4u] = v.y;
-            w_t[(k + 2u) * WS + n / 4u][n % 4u] = v.z;
-            w_t[(k + 3u) * WS + n / 4u][n % 4u] = v.w;
+            next_w[{o}u] = w_fwd[r * W_VECS + e];
         } else {
-            w_t[e] = v;
+            next_w[{o}u] = params[w_off + e];
         }
     }
 //#end
 }
 
-// Stores v = x(m, k..k+3) into x_t (m within the tile).
+// Writes next_w into w_t (as it lies: both directions read b(k, n) in memory order).
+fn stash_w() {
+//#unroll W_LOADS
+    if (g_lid + {o}u * F_THREADS < W_VECS) {
+        w_t[g_lid + {o}u * F_THREADS] = next_w[{o}u];
+    }
+//#end
+}
+
+// Index in x_t of row k, column q (samples 4q..4q+3 of the tile).
+fn xi(k: u32, q: u32) -> u32 {
+    return k * XS + (q ^ ((k / 4u) & SWZ));
+}
+
+// Stores v = x(m, k..k+3) into x_t (m within the tile, k a multiple of 4).
 fn stash_x(m: u32, k: u32, v: vec4<f32>) {
-    x_t[k * XS + m / 4u][m % 4u] = v.x;
-    x_t[(k + 1u) * XS + m / 4u][m % 4u] = v.y;
-    x_t[(k + 2u) * XS + m / 4u][m % 4u] = v.z;
-    x_t[(k + 3u) * XS + m / 4u][m % 4u] = v.w;
+    let at = xi(k, m / 4u);
+    x_t[at][m % 4u] = v.x;
+    x_t[at + XS][m % 4u] = v.y;
+    x_t[at + 2u * XS][m % 4u] = v.z;
+    x_t[at + 3u * XS][m % 4u] = v.w;
 }
 
 // acc = x · b over all k.
@@ -125,7 +132,7 @@ fn multiply() {
     for (var k = 0u; k < FH; k++) {
         var av: array<vec4<f32>, ROW_VECS>;
 //#unroll ROW_VECS
-        av[{o}u] = x_t[k * XS + {o}u * (ROW_STEP / 4u) + a_base];
+        av[{o}u] = x_t[xi(k, {o}u * (ROW_STEP / 4u) + a_base)];
 //#end
         var bv: array<vec4<f32>, COL_VECS>;
 //#unroll COL_VECS
@@ -146,7 +153,7 @@ fn keep_block(i: u32) {
     let a1 = acc[(4u * g + 1u) * COL_VECS + c];
     let a2 = acc[(4u * g + 2u) * COL_VECS + c];
     let a3 = acc[(4u * g + 3u) * COL_VECS + c];
-    let at = col(c) * XS + g * (ROW_STEP / 4u) + g_lid / TX;
+    let at = xi(col(c), g * (ROW_STEP / 4u) + g_lid / TX);
     x_t[at] = vec4<f32>(a0.x, a1.x, a2.x, a3.x);
     x_t[at + XS] = vec4<f32>(a0.y, a1.y, a2.y, a3.y);
     x_t[at + 2u * XS] = vec4<f32>(a0.z, a1.z, a2.z, a3.z);
@@ -206,6 +213,23 @@ fn first_out(i: u32) {
     derivs[at] = vec4<f32>(u0.y, u1.y, u2.y, u3.y);
 }
 
+// One 16-byte group e of w_fwd per invocation: the run's W transposed for the forward pass.
+// Dispatch: (ceil(F_LAYERS·W_VECS / 64), 1, 1) workgroups of 64.
+@compute @workgroup_size(64)
+fn train_transpose_fused(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let e = gid.x;
+    if (e >= F_LAYERS * W_VECS) {
+        return;
+    }
+    // W_r[n..n+3][k], n = 4·(e % WS), k = (e % W_VECS) / WS
+    let at = run[e / W_VECS].w_off + 4u * (e % WS) * FH + (e % W_VECS) / WS;
+    w_fwd[e] = vec4<f32>(param(at), param(at + FH), param(at + 2u * FH), param(at + 3u * FH));
+}
+
+fn param(i: u32) -> f32 {
+    return params[i / 4u][i % 4u];
+}
+
 @compute @workgroup_size(F_THREADS)
 fn train_forward_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     g_lid = lid;
@@ -225,7 +249,7 @@ fn train_forward_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invo
         }
     }
     fetch_w(0u, true);
-    stash_w(true);
+    stash_w();
     workgroupBarrier();
     for (var r = 0u; r < F_LAYERS; r++) {
         if (r + 1u < F_LAYERS) {
@@ -243,7 +267,7 @@ fn train_forward_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invo
         keep_block({o}u);
 //#end
         if (r + 1u < F_LAYERS) {
-            stash_w(true);
+            stash_w();
         }
         workgroupBarrier();
     }
@@ -259,7 +283,7 @@ fn train_backward_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_inv
         stash_x(e % FT, 4u * (e / FT), derivs[in_off + (e % FT) * WS + e / FT]);
     }
     fetch_w(top, false);
-    stash_w(false);
+    stash_w();
     workgroupBarrier();
     for (var q = 0u; q < F_LAYERS; q++) {
         let r = top - q;
@@ -270,15 +294,18 @@ fn train_backward_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_inv
         deriv_pre[{o}u] = derivs[element(run[r].a_off, {o}u)];
 //#end
         multiply();
-        workgroupBarrier();
+        // the epilogue's global stores before the barrier: invocations done with the product
+        // start them while others still read x_t (backward 780 → 762 µs; the forward pass,
+        // whose epilogue also computes the sines, was 12 µs slower so)
 //#unroll ACC
         backward_out(r, {o}u);
 //#end
+        workgroupBarrier();
 //#unroll BLOCKS
         keep_block({o}u);
 //#end
         if (r > 0u) {
-            stash_w(false);
+            stash_w();
         }
         workgroupBarrier();
     }

@@ -182,7 +182,7 @@ fn uneven_widths_match_the_oracle() {
 }
 
 /// Runs of equal-width hidden layers run fused (train_fused.wgsl: one dispatch per pass): SIREN
-/// at 64 units (the benchmark's width; tiles of 32 samples in lavapipe's 32 KiB) and 20 (4-unit
+/// at 64 units (the benchmark's width and tile: 64 samples in lavapipe's 32 KiB) and 20 (4-unit
 /// blocks), and a ReLU Fourier MLP at 48 (6 invocations across). Each gradient matches the
 /// oracle fused, and unfused on the same device (`Gpu::fused_layers` off: the layer-by-layer
 /// products), and the two agree with each other.

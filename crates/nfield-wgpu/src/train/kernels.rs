@@ -315,24 +315,38 @@ impl Kernels {
                 let source = run.source(spec, &consts, if siren { 0 } else { 1 });
                 let forward = gpu.product_pipeline("train_forward_fused", &source, "train_forward_fused")?;
                 let backward = gpu.product_pipeline("train_backward_fused", &source, "train_backward_fused")?;
+                let transpose = gpu.nfield_pipeline("train_transpose_fused", &source, "train_transpose_fused")?;
                 let rb = gpu.storage_init("train_fused layers", &run.records(plan, layout))?;
+                let w_fwd = gpu.storage("train_fused transposed weights", run.transposed_bytes())?;
+                let (params, acts, derivs) = (&bufs.params, &bufs.acts, &bufs.derivs);
                 let fwd_bg = bind(
                     gpu,
                     "train_forward_fused",
                     &forward,
-                    &[(0, &bufs.params), (1, &bufs.acts), (2, &bufs.derivs), (3, &rb)],
+                    &[(0, params), (1, acts), (2, derivs), (3, &rb), (4, &w_fwd)],
                 )?;
                 let bwd_bg =
-                    bind(gpu, "train_backward_fused", &backward, &[(0, &bufs.params), (2, &bufs.derivs), (3, &rb)])?;
-                records.push(rb);
+                    bind(gpu, "train_backward_fused", &backward, &[(0, params), (2, derivs), (3, &rb), (4, &w_fwd)])?;
+                let tr_bg = bind(gpu, "train_transpose_fused", &transpose, &[(0, params), (3, &rb), (4, &w_fwd)])?;
+                records.extend([rb, w_fwd]);
                 let groups = run.groups(plan);
+                let forward = vec![
+                    // the run's W transposed, each chunk (after the last step's Adam)
+                    Dispatch {
+                        label: "forward",
+                        pipeline: transpose,
+                        bind_group: tr_bg,
+                        groups: run.transpose_groups(),
+                    },
+                    Dispatch { label: "forward", pipeline: forward, bind_group: fwd_bg, groups },
+                ];
                 (
                     Some(run),
-                    Some(Dispatch { label: "forward", pipeline: forward, bind_group: fwd_bg, groups }),
+                    forward,
                     Some(Dispatch { label: "backward", pipeline: backward, bind_group: bwd_bg, groups }),
                 )
             }
-            None => (None, None, None),
+            None => (None, Vec::new(), None),
         };
         // SIREN's first layer, unless the fused forward pass computes it
         let siren_first = if siren && !fused_run.is_some_and(|r| r.forward_covers(0)) {
@@ -352,7 +366,7 @@ impl Kernels {
             }
             if fused_run.is_some_and(|r| r.forward_covers(l)) {
                 // the fused dispatch at the first layer it computes
-                chunk.extend(fused_forward.take());
+                chunk.append(&mut fused_forward);
                 continue;
             }
             let (inputs, outputs) = plan.dims[l];
