@@ -15,6 +15,11 @@
 //                       then for r = 0 … F_LAYERS − 1:
 //                       z = x·W_rᵀ + b_r; x = act(z); acts[run[r].out_off] = x and
 //                       derivs[run[r].out_off] = act'(z) (the layout of src/train/plan.rs)
+//                       With FUSE_LOSS (the output layer sits right above the run) the pass
+//                       goes on with train_loss's work for the tile (see fused_loss): the
+//                       output layer, the squared error, the output deltas at OUTPUT_DELTA,
+//                       the run's top delta over its derivatives (OUT_BACK_OFF) and one loss
+//                       partial sum per tile at loss_partials[(chunk.base + m0) / FT].
 // train_backward_fused: Δ = derivs[run[F_LAYERS − 1].out_off] (the run's top delta); for
 //                       r = F_LAYERS − 1 … 0: Δ = (Δ·W_r) ⊙ derivs[run[r].a_off] (the
 //                       derivatives of the layer below, overwritten by Δ: plan.rs's slots)
@@ -29,7 +34,8 @@
 // Workgroup memory: x_t[k][m / 4] (vec4 over 4 samples; rows XS = FT/4 vec4 long, the column
 // m / 4 stored at (m / 4) ^ ((k / 4) & SWZ), so that keep_block's transposing stores of eight
 // invocations side by side fall on eight different 16-byte bank groups, where a pad of one vec4
-// a row left them 4-way conflicted: forward 876 → 847 µs, backward 781 → 738 µs) and w_t[k][n / 4] = b(k, n), the product's second operand
+// a row left them 4-way conflicted: forward 876 → 847 µs, backward 781 → 738 µs) and
+// w_t[k][n / 4] = b(k, n), the product's second operand
 // (forward W[n][k], backward W[k][n]): 16·(FH·FT/4 + FH²/4) bytes. The forward pass
 // reads its b from w_fwd, every W of the run transposed by train_transpose_fused (a dispatch
 // before it, each chunk): 16-byte reads side by side and 16-byte stores to w_t, where reading W
@@ -45,6 +51,11 @@
 @group(0) @binding(3) var<storage, read> run: array<Layer>;
 // w_fwd[r·W_VECS + k·WS + n/4] = (W_r[n][k], W_r[n+1][k], W_r[n+2][k], W_r[n+3][k]): W_rᵀ
 @group(0) @binding(4) var<storage, read_write> w_fwd: array<vec4<f32>>;
+//#if FUSE_LOSS
+@group(0) @binding(5) var<storage, read> batch: array<f32>;
+@group(0) @binding(6) var<storage, read_write> loss_partials: array<f32>;
+@group(0) @binding(7) var<uniform> chunk: Chunk;
+//#endif
 
 const TX: u32 = FH / FTN;
 const F_THREADS: u32 = (FT / FTM) * TX;
@@ -230,6 +241,93 @@ fn param(i: u32) -> f32 {
     return params[i / 4u][i % 4u];
 }
 
+//#if FUSE_LOSS
+// w_t's use after the run's last layer (vec4 indices): the output layer's W (3 × FH,
+// row-major) from 0, then (δ_0, δ_1, δ_2, squared error) of every sample of the tile. W is read
+// after the last layer: prefetching it into next_w beside the layers' W made the forward pass
+// 230 µs slower (the product then waited for it), and reading it from global memory in the
+// loops below took 219 registers.
+const OUT_W_VECS: u32 = 3u * WS;
+
+// The output layer's W[c][i..i+3] (in w_t).
+fn out_w(c: u32, i: u32) -> vec4<f32> {
+    return w_t[c * WS + i / 4u];
+}
+
+// train_loss's loss_sample for the tile, its activations h in x_t (after the last layer's
+// barrier), the same operations in the same order (bit-identical): invocation s < FT computes
+// sample s's output y = out_act(b + W·h) (one fma per input, in increasing order), its squared
+// error and output deltas δ = LOSS_SCALE·(y − t)·out_act' (zero for padding) into OUTPUT_DELTA
+// and w_t; then every invocation its block of the top delta, (Σ_c δ_c W[c][n]) times the
+// derivatives at OUT_BACK_OFF, over them; then invocation 0 the tile's squared errors, added
+// in sample order, into loss_partials. The separate pass (train_loss) took 130 µs a step of
+// SIREN-64×8 at 2^18 on an H100; this adds 65 µs to the forward pass (2026-11-27).
+fn fused_loss() {
+    if (g_lid < OUT_W_VECS) {
+        w_t[g_lid] = params[OUT_W / 4u + g_lid];
+    }
+    workgroupBarrier();
+    let s = g_lid;
+    if (s < FT) {
+        var z = vec3<f32>(0.0);
+        for (var i = 0u; i < FH; i += 4u) {
+            let q = s / 4u;
+            let at = xi(i, q);
+            let h = vec4<f32>(x_t[at][s % 4u], x_t[at + XS][s % 4u], x_t[at + 2u * XS][s % 4u], x_t[at + 3u * XS][s % 4u]);
+            let w0 = out_w(0u, i);
+            let w1 = out_w(1u, i);
+            let w2 = out_w(2u, i);
+            z = fma(vec3<f32>(h.x), vec3<f32>(w0.x, w1.x, w2.x), z);
+            z = fma(vec3<f32>(h.y), vec3<f32>(w0.y, w1.y, w2.y), z);
+            z = fma(vec3<f32>(h.z), vec3<f32>(w0.z, w1.z, w2.z), z);
+            z = fma(vec3<f32>(h.w), vec3<f32>(w0.w, w1.w, w2.w), z);
+        }
+        let m = g_m0 + s;
+        var sq = 0.0;
+        var d = vec3<f32>(0.0);
+        for (var c = 0u; c < 3u; c++) {
+            let y = out_act(param(OUT_B + c) + z[c]);
+            var diff = 0.0;
+            if (m < chunk.valid) {
+                diff = y - batch[BATCH_COLORS + 3u * m + c];
+            }
+            sq += diff * diff;
+            let dy = LOSS_SCALE * diff;
+            var delta = dy;
+            if (!OUT_LINEAR) {
+                delta = dy * y * (1.0 - y);
+            }
+            let at = OUTPUT_DELTA + 3u * m + c;
+            derivs[at / 4u][at % 4u] = delta;
+            d[c] = delta;
+        }
+        w_t[OUT_W_VECS + s] = vec4<f32>(d, sq);
+    }
+    workgroupBarrier();
+//#unroll ACC
+    fused_top_delta({o}u);
+//#end
+    if (g_lid == 0u) {
+        var sum = 0.0;
+        for (var t = 0u; t < FT; t++) {
+            sum += w_t[OUT_W_VECS + t].w;
+        }
+        loss_partials[(chunk.base + g_m0) / FT] = sum;
+    }
+}
+
+// The top delta at acc's element i: train_loss's output_backward for four units of one sample.
+fn fused_top_delta(i: u32) {
+    let d = w_t[OUT_W_VECS + row(i / COL_VECS)];
+    let n = col(i % COL_VECS);
+    let v = fma(vec4<f32>(d.z), out_w(2u, n), fma(vec4<f32>(d.y), out_w(1u, n), d.x * out_w(0u, n)));
+    // the derivatives this invocation stored in forward_out (keeping them in registers instead
+    // took 113 registers and 20 µs more)
+    let at = element(OUT_BACK_OFF, i);
+    derivs[at] = v * derivs[at];
+}
+//#endif
+
 @compute @workgroup_size(F_THREADS)
 fn train_forward_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     g_lid = lid;
@@ -271,6 +369,9 @@ fn train_forward_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invo
         }
         workgroupBarrier();
     }
+//#if FUSE_LOSS
+    fused_loss();
+//#endif
 }
 
 @compute @workgroup_size(F_THREADS)

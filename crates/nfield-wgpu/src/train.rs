@@ -213,7 +213,7 @@ impl Trainer {
             // 64-bit fixed point: two words per entry (shaders/common.wgsl)
             table_grad: floats("train table gradient", if hash_table { 2 * layout.encoding.len() as u64 } else { 4 })?,
             moments: floats("adam moments", 2 * n as u64)?,
-            loss_partials: floats("train loss partials", plan.loss_partials() as u64)?,
+            loss_partials: floats("train loss partials", plan.loss_partials(plan::MIN_LOSS_GROUP) as u64)?,
             step_info: gpu.uniform("train step", &StepRecord::default()),
             chunk_info: gpu.uniform("train chunk", &plan::ChunkRecord::default()),
         };
@@ -321,7 +321,8 @@ impl Trainer {
 
     /// The last step's loss: its partial sums added in index order in f64, over 3·batch.
     fn last_loss(&self) -> Result<f32> {
-        let partials = self.gpu.read_f32(&self.bufs.loss_partials, 0, self.plan.loss_partials() as usize)?;
+        let count = self.plan.loss_partials(self.kernels.loss_group);
+        let partials = self.gpu.read_f32(&self.bufs.loss_partials, 0, count as usize)?;
         let sum: f64 = partials.iter().map(|&v| v as f64).sum();
         Ok((sum / (3.0 * self.opts.batch as f64)) as f32)
     }
@@ -329,7 +330,9 @@ impl Trainer {
     /// The layers whose forward and backward passes run fused, one dispatch per pass for the
     /// whole run (`shaders/train_fused.wgsl`): the longest run of two or more hidden layers of
     /// one width up to 64 (SIREN-64×8: layers 1..9; a SIREN's fused forward pass computes its
-    /// first layer too, from the positions); `None` where the model has none, the
+    /// first layer too, from the positions, and where the output layer sits right above the run
+    /// it computes that layer and the loss as well: no `loss` pass then in
+    /// [`Trainer::profile_step`]); `None` where the model has none, the
     /// device's workgroup memory is too small, fp16 runs the products on cooperative matrices
     /// or [`Gpu::fused_layers`] is off.
     pub fn fused_layers(&self) -> Option<std::ops::Range<usize>> {

@@ -185,7 +185,8 @@ fn uneven_widths_match_the_oracle() {
 /// at 64 units (the benchmark's width and tile: 64 samples in lavapipe's 32 KiB) and 20 (4-unit
 /// blocks), and a ReLU Fourier MLP at 48 (6 invocations across). Each gradient matches the
 /// oracle fused, and unfused on the same device (`Gpu::fused_layers` off: the layer-by-layer
-/// products), and the two agree with each other.
+/// products), and the two agree with each other; so does the loss, which the fused forward pass
+/// computes after the run (the output layer sits right above it).
 #[test]
 fn fused_layer_runs_match_the_oracle() {
     let Some(gpu) = gpu() else { return };
@@ -201,9 +202,15 @@ fn fused_layer_runs_match_the_oracle() {
     for (k, spec) in specs.into_iter().enumerate() {
         let model = test_model(spec.clone(), 60 + k as u64);
         let opts = TrainOptions { batch: 600, seed: 8, ..Default::default() };
-        let (_, want) = oracle(&model, &image, &opts, 0);
+        let (loss64, want) = oracle(&model, &image, &opts, 0);
         let mlp = 0..model.layout().encoding.start;
         let tol = Tolerance::F32_GRADIENT.scaled(&want[mlp.clone()]);
+        // the fused forward pass computes the loss too (its partial sums per tile of samples)
+        for (how, g) in [("fused", &gpu), ("layered", &layered)] {
+            let loss = trainer(g, &model, &image, &opts).train(1).expect("train");
+            let name = spec.describe();
+            assert!(Tolerance::F32_FORWARD.matches(loss as f64, loss64), "{name} {how}: loss {loss} vs {loss64}");
+        }
         let mut got = Vec::new();
         for (how, g) in [("fused", &gpu), ("layered", &layered)] {
             let mut t = trainer(g, &model, &image, &opts);

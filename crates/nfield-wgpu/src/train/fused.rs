@@ -46,6 +46,10 @@ pub struct FusedRun {
     /// SIREN's first layer computed by the fused forward pass from the positions (train_fused.wgsl
     /// `FIRST_SIREN`; the run starts at layer 1): `(W0, b0, output)` offsets, or `None`.
     pub siren_first: Option<[u32; 3]>,
+    /// The loss computed by the fused forward pass after the run's last layer (train_fused.wgsl
+    /// `FUSE_LOSS`; the output layer sits right above the run, and train_loss's dispatch goes):
+    /// the offset of the run's top delta (train_loss.wgsl `OUT_BACK_OFF`), or `None`.
+    pub loss: Option<u32>,
 }
 
 impl FusedRun {
@@ -91,10 +95,16 @@ impl FusedRun {
             && l0.weights.is_multiple_of(4)
             && l0.biases.is_multiple_of(4))
         .then(|| [l0.weights as u32, l0.biases as u32, plan.act_offsets[0]]);
+        let top = first + len - 1;
+        let out = &layout.layers[n - 1];
+        let loss = (top + 2 == n && out.weights.is_multiple_of(4) && plan.act_offsets[top].is_multiple_of(4))
+            .then_some(plan.act_offsets[top]);
         // the largest tile (fewer reads of W per sample) that fits the device and the chunk
         [64, 32, 16]
             .into_iter()
-            .map(|tile| FusedRun { first, len, width, tile, tm: BLOCK, tn: BLOCK, siren_first })
+            .map(|tile| FusedRun { first, len, width, tile, tm: BLOCK, tn: BLOCK, siren_first, loss })
+            // fused_loss keeps the output layer's W and the tile's output deltas in w_t
+            .map(|run| FusedRun { loss: run.loss.filter(|_| 3 * width / 4 + run.tile <= width * width / 4), ..run })
             .find(|run| {
                 run.workgroup_bytes() <= gpu.workgroup_memory
                     && run.threads() <= gpu.max_invocations.min(256)
@@ -174,11 +184,17 @@ impl FusedRun {
             ("W_LOADS", u(self.w_loads())),
             ("FORWARD_ACT", u(act)),
             ("FIRST_SIREN", self.siren_first.is_some().to_string()),
+            ("FUSE_LOSS", self.loss.is_some().to_string()),
+            ("OUT_BACK_OFF", u(self.loss.unwrap_or_default())),
         ]);
         let [w, b, out] = self.siren_first.unwrap_or_default();
         all.extend([("FIRST_W", u(w)), ("FIRST_B", u(b)), ("FIRST_OUT", u(out))]);
-        let source =
-            codegen::assemble(spec, &all, &[files::COMMON, sources::LAYER, sources::ACTIVATION, sources::FUSED]);
+        let source = codegen::assemble(
+            spec,
+            &all,
+            &[files::COMMON, sources::BATCH, sources::LAYER, sources::ACTIVATION, sources::FUSED],
+        );
+        let source = codegen::preprocess(&source, if self.loss.is_some() { &["FUSE_LOSS"] } else { &[] });
         let (row_vecs, col_vecs) = ((self.tm / 4) as usize, (self.tn / 4) as usize);
         codegen::unroll(
             &source,
@@ -209,8 +225,10 @@ mod tests {
         let (spec, _, _, consts) = test_setups().swap_remove(0);
         for (width, tm, tn) in [(64, 8, 8), (64, 4, 8), (24, 4, 8), (20, 4, 4)] {
             for tile in [64, 32, 16] {
-                for (act, siren_first) in [(0, Some([0, 128, 256])), (0, None), (1, None)] {
-                    let run = FusedRun { first: 1, len: 3, width, tile, tm, tn, siren_first };
+                for (act, siren_first, loss) in
+                    [(0, Some([0, 128, 256]), Some(512)), (0, None, None), (1, None, Some(512))]
+                {
+                    let run = FusedRun { first: 1, len: 3, width, tile, tm, tn, siren_first, loss };
                     codegen::compile_to_spirv(&format!("{run:?} act {act}"), &run.source(&spec, &consts, act));
                 }
             }
@@ -221,7 +239,8 @@ mod tests {
     /// lavapipe offers (NVIDIA Vulkan 48 KiB), with 256 invocations.
     #[test]
     fn width_64_tiles_of_64_fit_lavapipe() {
-        let run = |tile| FusedRun { first: 1, len: 8, width: 64, tile, tm: BLOCK, tn: BLOCK, siren_first: None };
+        let run =
+            |tile| FusedRun { first: 1, len: 8, width: 64, tile, tm: BLOCK, tn: BLOCK, siren_first: None, loss: None };
         assert_eq!(run(64).workgroup_bytes(), 32 << 10);
         assert_eq!((run(64).threads(), run(32).threads()), (256, 128));
         assert_eq!(run(64).w_loads(), 4);

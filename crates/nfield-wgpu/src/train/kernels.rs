@@ -106,6 +106,9 @@ pub struct Kernels {
     pub adam: Dispatch,
     /// The layers whose forward and backward passes run fused (train_fused.wgsl), if any.
     pub fused: Option<std::ops::Range<usize>>,
+    /// Samples per loss partial sum ([`LOSS_GROUP`], or the fused tile where the fused forward
+    /// pass computes the loss: [`FusedRun::loss`]).
+    pub loss_group: u32,
     /// Layer records kept alive with their bind groups.
     _layer_records: Vec<wgpu::Buffer>,
 }
@@ -319,12 +322,11 @@ impl Kernels {
                 let rb = gpu.storage_init("train_fused layers", &run.records(plan, layout))?;
                 let w_fwd = gpu.storage("train_fused transposed weights", run.transposed_bytes())?;
                 let (params, acts, derivs) = (&bufs.params, &bufs.acts, &bufs.derivs);
-                let fwd_bg = bind(
-                    gpu,
-                    "train_forward_fused",
-                    &forward,
-                    &[(0, params), (1, acts), (2, derivs), (3, &rb), (4, &w_fwd)],
-                )?;
+                let mut entries = vec![(0, params), (1, acts), (2, derivs), (3, &rb), (4, &w_fwd)];
+                if run.loss.is_some() {
+                    entries.extend([(5, &bufs.batch), (6, &bufs.loss_partials), (7, &bufs.chunk_info)]);
+                }
+                let fwd_bg = bind(gpu, "train_forward_fused", &forward, &entries)?;
                 let bwd_bg =
                     bind(gpu, "train_backward_fused", &backward, &[(0, params), (2, derivs), (3, &rb), (4, &w_fwd)])?;
                 let tr_bg = bind(gpu, "train_transpose_fused", &transpose, &[(0, params), (3, &rb), (4, &w_fwd)])?;
@@ -408,20 +410,33 @@ impl Kernels {
             chunk.push(Dispatch { label: "forward", pipeline, bind_group: bg, groups });
         }
 
-        let reduce = if gpu.subgroups { REDUCE_SUBGROUP } else { REDUCE_TREE };
         let fourier_b = layout.encoding_trainable && matches!(spec, ModelSpec::Fourier(_));
         let hash = matches!(spec, ModelSpec::HashGrid(_));
-        let loss_source = [consts.clone(), output_constants(plan, layout, fourier_b || hash)].concat();
-        let loss_source = codegen::assemble(spec, &loss_source, &[common, BATCH, LOSS, reduce]);
-        let loss_source = codegen::preprocess(&loss_source, if fuse_output { &["FUSE_OUTPUT"] } else { &[] });
-        let loss = gpu.nfield_pipeline("train_loss", &loss_source, "train_loss")?;
-        let mut entries =
-            vec![(0, &bufs.acts), (1, &bufs.batch), (2, &bufs.derivs), (3, &bufs.loss_partials), (4, &bufs.chunk_info)];
-        if fuse_output {
-            entries.push((5, &bufs.params));
-        }
-        let bg = bind(gpu, "train_loss", &loss, &entries)?;
-        chunk.push(Dispatch { label: "loss", pipeline: loss, bind_group: bg, groups: [c / LOSS_GROUP, 1, 1] });
+        let loss_group = match fused_run.and_then(|r| r.loss.map(|_| r.tile)) {
+            // the fused forward pass computes the loss
+            Some(tile) => tile,
+            None => {
+                let reduce = if gpu.subgroups { REDUCE_SUBGROUP } else { REDUCE_TREE };
+                let loss_source = [consts.clone(), output_constants(plan, layout, fourier_b || hash)].concat();
+                let loss_source = codegen::assemble(spec, &loss_source, &[common, BATCH, LOSS, reduce]);
+                let flags: &[&str] = if fuse_output { &["FUSE_OUTPUT"] } else { &[] };
+                let loss =
+                    gpu.nfield_pipeline("train_loss", &codegen::preprocess(&loss_source, flags), "train_loss")?;
+                let mut entries = vec![
+                    (0, &bufs.acts),
+                    (1, &bufs.batch),
+                    (2, &bufs.derivs),
+                    (3, &bufs.loss_partials),
+                    (4, &bufs.chunk_info),
+                ];
+                if fuse_output {
+                    entries.push((5, &bufs.params));
+                }
+                let bg = bind(gpu, "train_loss", &loss, &entries)?;
+                chunk.push(Dispatch { label: "loss", pipeline: loss, bind_group: bg, groups: [c / LOSS_GROUP, 1, 1] });
+                LOSS_GROUP
+            }
+        };
 
         let mut weight_grad_groups: Vec<(GemmShape, Vec<LayerRecord>)> = Vec::new();
         for (l, slot) in layout.layers.iter().enumerate().rev() {
@@ -535,7 +550,7 @@ impl Kernels {
         let groups = (layout.total as u32).div_ceil(256).clamp(1, 4096);
         let adam = Dispatch { label: "adam", pipeline: adam, bind_group: bg, groups: [groups, 1, 1] };
         let fused = fused_run.map(|r| r.first..r.first + r.len);
-        Ok(Kernels { chunk, adam, fused, _layer_records: records })
+        Ok(Kernels { chunk, adam, fused, loss_group, _layer_records: records })
     }
 }
 
