@@ -274,32 +274,17 @@ fn fused_loss() {
             let q = s / 4u;
             let at = xi(i, q);
             let h = vec4<f32>(x_t[at][s % 4u], x_t[at + XS][s % 4u], x_t[at + 2u * XS][s % 4u], x_t[at + 3u * XS][s % 4u]);
-            let w0 = out_w(0u, i);
-            let w1 = out_w(1u, i);
-            let w2 = out_w(2u, i);
-            z = fma(vec3<f32>(h.x), vec3<f32>(w0.x, w1.x, w2.x), z);
-            z = fma(vec3<f32>(h.y), vec3<f32>(w0.y, w1.y, w2.y), z);
-            z = fma(vec3<f32>(h.z), vec3<f32>(w0.z, w1.z, w2.z), z);
-            z = fma(vec3<f32>(h.w), vec3<f32>(w0.w, w1.w, w2.w), z);
+            z = output_fma4(z, h, out_w(0u, i), out_w(1u, i), out_w(2u, i));
         }
         let m = g_m0 + s;
         var sq = 0.0;
         var d = vec3<f32>(0.0);
         for (var c = 0u; c < 3u; c++) {
-            let y = out_act(param(OUT_B + c) + z[c]);
-            var diff = 0.0;
-            if (m < chunk.valid) {
-                diff = y - batch[BATCH_COLORS + 3u * m + c];
-            }
-            sq += diff * diff;
-            let dy = LOSS_SCALE * diff;
-            var delta = dy;
-            if (!OUT_LINEAR) {
-                delta = dy * y * (1.0 - y);
-            }
+            let r = output_delta(out_act(param(OUT_B + c) + z[c]), m, c);
+            sq += r.y;
             let at = OUTPUT_DELTA + 3u * m + c;
-            derivs[at / 4u][at % 4u] = delta;
-            d[c] = delta;
+            derivs[at / 4u][at % 4u] = r.x;
+            d[c] = r.x;
         }
         w_t[OUT_W_VECS + s] = vec4<f32>(d, sq);
     }

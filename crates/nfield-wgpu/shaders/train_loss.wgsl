@@ -41,14 +41,7 @@ fn output_sums(s: u32) -> vec3<f32> {
     let row = OUT_IN_OFF + s * OUT_IN;
     if (OUT_VEC) {
         for (var i = 0u; i < OUT_IN; i += 4u) {
-            let h = acts[(row + i) / 4u];
-            let w0 = weights4(0u, i);
-            let w1 = weights4(1u, i);
-            let w2 = weights4(2u, i);
-            z = fma(vec3<f32>(h.x), vec3<f32>(w0.x, w1.x, w2.x), z);
-            z = fma(vec3<f32>(h.y), vec3<f32>(w0.y, w1.y, w2.y), z);
-            z = fma(vec3<f32>(h.z), vec3<f32>(w0.z, w1.z, w2.z), z);
-            z = fma(vec3<f32>(h.w), vec3<f32>(w0.w, w1.w, w2.w), z);
+            z = output_fma4(z, acts[(row + i) / 4u], weights4(0u, i), weights4(1u, i), weights4(2u, i));
         }
         return z;
     }
@@ -100,20 +93,11 @@ fn loss_sample(s: u32) -> f32 {
     }
 //#endif
     for (var c = 0u; c < 3u; c++) {
-        var diff = 0.0;
-        let y = y3[c];
-        if (s < chunk.valid) {
-            diff = y - batch[BATCH_COLORS + 3u * s + c];
-        }
-        sq += diff * diff;
-        let dy = LOSS_SCALE * diff;
-        var delta = dy;
-        if (!OUT_LINEAR) {
-            delta = dy * y * (1.0 - y);
-        }
+        let r = output_delta(y3[c], s, c);
+        sq += r.y;
         let at = OUTPUT_DELTA + 3u * s + c;
-        derivs[at / 4u][at % 4u] = delta;
-        d[c] = delta;
+        derivs[at / 4u][at % 4u] = r.x;
+        d[c] = r.x;
     }
 //#if FUSE_OUTPUT
     if (OUT_BACK) {

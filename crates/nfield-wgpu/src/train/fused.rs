@@ -189,11 +189,12 @@ impl FusedRun {
         ]);
         let [w, b, out] = self.siren_first.unwrap_or_default();
         all.extend([("FIRST_W", u(w)), ("FIRST_B", u(b)), ("FIRST_OUT", u(out))]);
-        let source = codegen::assemble(
-            spec,
-            &all,
-            &[files::COMMON, sources::BATCH, sources::LAYER, sources::ACTIVATION, sources::FUSED],
-        );
+        let mut parts = vec![files::COMMON, sources::BATCH, sources::LAYER, sources::ACTIVATION, sources::FUSED];
+        if self.loss.is_some() {
+            // fused_loss's output layer (train_loss's functions; they read FUSE_LOSS's bindings)
+            parts.push(sources::OUTPUT);
+        }
+        let source = codegen::assemble(spec, &all, &parts);
         let source = codegen::preprocess(&source, if self.loss.is_some() { &["FUSE_LOSS"] } else { &[] });
         let (row_vecs, col_vecs) = ((self.tm / 4) as usize, (self.tn / 4) as usize);
         codegen::unroll(

@@ -36,6 +36,8 @@ pub mod sources {
     pub const FORWARD: &str = include_str!("../../shaders/train_forward.wgsl");
     /// Loss and output delta.
     pub const LOSS: &str = include_str!("../../shaders/train_loss.wgsl");
+    /// The output layer's sums and deltas (train_loss and the fused pass).
+    pub const OUTPUT: &str = include_str!("../../shaders/train_output.wgsl");
     /// The loss's workgroup sum with subgroup operations.
     pub const REDUCE_SUBGROUP: &str = include_str!("../../shaders/train_reduce_subgroup.wgsl");
     /// The loss's workgroup sum in workgroup memory.
@@ -214,6 +216,15 @@ fn output_constants(plan: &Plan, layout: &ParamLayout, encoding_grad: bool) -> V
                 .to_string(),
         ),
     ]
+}
+
+/// train_loss's source: `consts` (with [`output_constants`]), its workgroup sum with subgroup
+/// operations or in workgroup memory, the output layer inside with `fuse_output`.
+fn loss_source(spec: &ModelSpec, consts: &[(&str, String)], subgroups: bool, fuse_output: bool) -> String {
+    use sources::*;
+    let reduce = if subgroups { REDUCE_SUBGROUP } else { REDUCE_TREE };
+    let source = codegen::assemble(spec, consts, &[files::COMMON, BATCH, LOSS, OUTPUT, reduce]);
+    codegen::preprocess(&source, if fuse_output { &["FUSE_OUTPUT"] } else { &[] })
 }
 
 fn bind(
@@ -416,12 +427,9 @@ impl Kernels {
             // the fused forward pass computes the loss
             Some(tile) => tile,
             None => {
-                let reduce = if gpu.subgroups { REDUCE_SUBGROUP } else { REDUCE_TREE };
-                let loss_source = [consts.clone(), output_constants(plan, layout, fourier_b || hash)].concat();
-                let loss_source = codegen::assemble(spec, &loss_source, &[common, BATCH, LOSS, reduce]);
-                let flags: &[&str] = if fuse_output { &["FUSE_OUTPUT"] } else { &[] };
-                let loss =
-                    gpu.nfield_pipeline("train_loss", &codegen::preprocess(&loss_source, flags), "train_loss")?;
+                let consts = [consts.clone(), output_constants(plan, layout, fourier_b || hash)].concat();
+                let source = loss_source(spec, &consts, gpu.subgroups, fuse_output);
+                let loss = gpu.nfield_pipeline("train_loss", &source, "train_loss")?;
                 let mut entries = vec![
                     (0, &bufs.acts),
                     (1, &bufs.batch),
@@ -584,11 +592,10 @@ mod tests {
     fn loss_pipelines_compile_to_spirv() {
         for (spec, layout, plan, consts) in test_setups() {
             let consts = [consts, output_constants(&plan, &layout, true)].concat();
-            for reduce in [sources::REDUCE_SUBGROUP, sources::REDUCE_TREE] {
-                let source = codegen::assemble(&spec, &consts, &[files::COMMON, sources::BATCH, sources::LOSS, reduce]);
-                for flags in [&["FUSE_OUTPUT"][..], &[]] {
-                    let label = format!("{} loss {flags:?}", spec.describe());
-                    codegen::compile_to_spirv(&label, &codegen::preprocess(&source, flags));
+            for subgroups in [true, false] {
+                for fuse_output in [true, false] {
+                    let label = format!("{} loss, subgroups {subgroups}, output {fuse_output}", spec.describe());
+                    codegen::compile_to_spirv(&label, &loss_source(&spec, &consts, subgroups, fuse_output));
                 }
             }
         }
