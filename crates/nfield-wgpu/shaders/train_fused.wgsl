@@ -276,17 +276,7 @@ fn fused_loss() {
             let h = vec4<f32>(x_t[at][s % 4u], x_t[at + XS][s % 4u], x_t[at + 2u * XS][s % 4u], x_t[at + 3u * XS][s % 4u]);
             z = output_fma4(z, h, out_w(0u, i), out_w(1u, i), out_w(2u, i));
         }
-        let m = g_m0 + s;
-        var sq = 0.0;
-        var d = vec3<f32>(0.0);
-        for (var c = 0u; c < 3u; c++) {
-            let r = output_delta(out_act(param(OUT_B + c) + z[c]), m, c);
-            sq += r.y;
-            let at = OUTPUT_DELTA + 3u * m + c;
-            derivs[at / 4u][at % 4u] = r.x;
-            d[c] = r.x;
-        }
-        w_t[OUT_W_VECS + s] = vec4<f32>(d, sq);
+        w_t[OUT_W_VECS + s] = store_output_deltas(output_activations(z), g_m0 + s);
     }
     workgroupBarrier();
 //#unroll ACC
@@ -305,7 +295,7 @@ fn fused_loss() {
 fn fused_top_delta(i: u32) {
     let d = w_t[OUT_W_VECS + row(i / COL_VECS)];
     let n = col(i % COL_VECS);
-    let v = fma(vec4<f32>(d.z), out_w(2u, n), fma(vec4<f32>(d.y), out_w(1u, n), d.x * out_w(0u, n)));
+    let v = output_back4(d.xyz, out_w(0u, n), out_w(1u, n), out_w(2u, n));
     // the derivatives this invocation stored in forward_out (keeping them in registers instead
     // took 113 registers and 20 µs more)
     let at = element(OUT_BACK_OFF, i);

@@ -57,7 +57,7 @@ fn output_backward(s: u32, d: vec3<f32>) {
     let row = OUT_BACK_OFF + s * OUT_IN;
     if (OUT_VEC) {
         for (var i = 0u; i < OUT_IN; i += 4u) {
-            var v = fma(vec4<f32>(d.z), weights4(2u, i), fma(vec4<f32>(d.y), weights4(1u, i), d.x * weights4(0u, i)));
+            var v = output_back4(d, weights4(0u, i), weights4(1u, i), weights4(2u, i));
             if (OUT_BACK_MUL) {
                 v *= derivs[(row + i) / 4u];
             }
@@ -80,29 +80,20 @@ fn loss_sample(s: u32) -> f32 {
     if (s >= CHUNK_SIZE) {
         return 0.0;
     }
-    var sq = 0.0;
-    var d = vec3<f32>(0.0);
     var y3 = vec3<f32>(0.0);
 //#if FUSE_OUTPUT
-    let z = output_sums(s);
-    y3 = vec3<f32>(out_act(param(OUT_B) + z.x), out_act(param(OUT_B + 1u) + z.y), out_act(param(OUT_B + 2u) + z.z));
+    y3 = output_activations(output_sums(s));
 //#else
     for (var c = 0u; c < 3u; c++) {
         let i = OUTPUT_OFFSET + 3u * s + c;
         y3[c] = acts[i / 4u][i % 4u];
     }
 //#endif
-    for (var c = 0u; c < 3u; c++) {
-        let r = output_delta(y3[c], s, c);
-        sq += r.y;
-        let at = OUTPUT_DELTA + 3u * s + c;
-        derivs[at / 4u][at % 4u] = r.x;
-        d[c] = r.x;
-    }
+    let r = store_output_deltas(y3, s);
 //#if FUSE_OUTPUT
     if (OUT_BACK) {
-        output_backward(s, d);
+        output_backward(s, r.xyz);
     }
 //#endif
-    return sq;
+    return r.w;
 }

@@ -53,7 +53,7 @@ pub struct Gpu {
 pub const NO_FUSED_LAYERS: &str = "NFIELD_WGPU_NO_FUSED_LAYERS";
 
 /// Set (to anything) to keep naga's bounds checks in training's matrix products too
-/// ([`Gpu::bounds_checks`]): a debugging aid, at 5 % of a SIREN-64×8 training step.
+/// ([`Gpu::bounds_checks`]): a debugging aid, at 5–6 % of a SIREN-64×8 training step.
 pub const BOUNDS_CHECKS: &str = "NFIELD_WGPU_BOUNDS_CHECKS";
 
 /// Set (to anything) to open devices without wgpu's experimental cooperative matrices even where

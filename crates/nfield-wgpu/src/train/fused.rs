@@ -102,9 +102,11 @@ impl FusedRun {
         // the largest tile (fewer reads of W per sample) that fits the device and the chunk
         [64, 32, 16]
             .into_iter()
-            .map(|tile| FusedRun { first, len, width, tile, tm: BLOCK, tn: BLOCK, siren_first, loss })
-            // fused_loss keeps the output layer's W and the tile's output deltas in w_t
-            .map(|run| FusedRun { loss: run.loss.filter(|_| 3 * width / 4 + run.tile <= width * width / 4), ..run })
+            .map(|tile| {
+                // fused_loss keeps the output layer's W and the tile's output deltas in w_t
+                let loss = loss.filter(|_| 3 * width / 4 + tile <= width * width / 4);
+                FusedRun { first, len, width, tile, tm: BLOCK, tn: BLOCK, siren_first, loss }
+            })
             .find(|run| {
                 run.workgroup_bytes() <= gpu.workgroup_memory
                     && run.threads() <= gpu.max_invocations.min(256)
@@ -195,7 +197,9 @@ impl FusedRun {
             parts.push(sources::OUTPUT);
         }
         let source = codegen::assemble(spec, &all, &parts);
-        let source = codegen::preprocess(&source, if self.loss.is_some() { &["FUSE_LOSS"] } else { &[] });
+        // FUSE_OUTPUT: train_output.wgsl's output layer
+        let flags: &[&str] = if self.loss.is_some() { &["FUSE_LOSS", "FUSE_OUTPUT"] } else { &[] };
+        let source = codegen::preprocess(&source, flags);
         let (row_vecs, col_vecs) = ((self.tm / 4) as usize, (self.tn / 4) as usize);
         codegen::unroll(
             &source,
