@@ -23,7 +23,8 @@
 //! 5. `train_backward` per layer, last to first (the deltas of the layer below; the fused run in
 //!    one `train_backward_fused` dispatch), then `train_weight_grad` (∂L/∂W and ∂L/∂b of every
 //!    layer, split over the batch into per-split partial sums; in fp16 on cooperative
-//!    matrices);
+//!    matrices; layers with at most 4 units on a side, such as SIREN's first and every output
+//!    layer, in `train_weight_grad_thin`, a pipeline each);
 //! 6. the encoding's gradient: Fourier B by split, or the hash table added as 64-bit fixed
 //!    point (integer atomics, whose sum does not depend on the order);
 //! 7. `adam_step`: per parameter, the partials summed in split order, the CPU engine's Adam.
@@ -39,7 +40,9 @@
 mod fused;
 mod gemm;
 mod kernels;
+mod loss;
 mod plan;
+mod thin;
 
 use crate::{Gpu, NAME};
 use kernels::{Buffers, Kernels, TargetShape};

@@ -5,7 +5,9 @@
 
 use super::fused::FusedRun;
 use super::gemm::{GemmShape, MatrixPasses, gemm_source, layer_shape, vec_layer, weight_grad_shape, weight_grad_tiles};
+use super::loss::{loss_source, output_constants};
 use super::plan::{LOSS_GROUP, LayerRecord, Plan};
+use super::thin;
 use crate::Gpu;
 use crate::codegen::{self, files, float_literal};
 use nfield::Result;
@@ -48,6 +50,8 @@ pub mod sources {
     pub const BACKWARD: &str = include_str!("../../shaders/train_backward.wgsl");
     /// Weight and bias gradients.
     pub const WEIGHT_GRAD: &str = include_str!("../../shaders/train_weight_grad.wgsl");
+    /// Weight and bias gradients of thin layers (a side of at most 4 units).
+    pub const WEIGHT_GRAD_THIN: &str = include_str!("../../shaders/train_weight_grad_thin.wgsl");
     /// Fourier B and hash-table gradients.
     pub const ENCODING_GRAD: &str = include_str!("../../shaders/train_encoding_grad.wgsl");
     /// The optimizer.
@@ -193,39 +197,6 @@ pub struct TargetShape {
 
 /// Parameters an invocation of adam.wgsl updates per iteration, all loaded before any is stored.
 const ADAM_BATCH: u32 = 8;
-
-/// The constants of the output layer fused into the loss (train_loss.wgsl): its input's offset
-/// and width, where the delta of the layer below goes, whether it is multiplied by that
-/// layer's derivatives and whether it is needed at all (`encoding_grad`: the encoding takes
-/// ∂L/∂E when the output layer is layer 0).
-fn output_constants(plan: &Plan, layout: &ParamLayout, encoding_grad: bool) -> Vec<(&'static str, String)> {
-    let last = plan.dims.len() - 1;
-    let w_aligned = layout.layers[last].weights.is_multiple_of(4);
-    let inputs = plan.dims[last].0;
-    let in_off = plan.input_offset(last);
-    let back_off = plan.delta_offset(last.checked_sub(1));
-    vec![
-        ("OUT_IN", u(inputs)),
-        ("OUT_IN_OFF", u(in_off)),
-        ("OUT_BACK", (last > 0 || encoding_grad).to_string()),
-        ("OUT_BACK_MUL", (last > 0).to_string()),
-        ("OUT_BACK_OFF", u(back_off)),
-        (
-            "OUT_VEC",
-            (w_aligned && inputs.is_multiple_of(4) && in_off.is_multiple_of(4) && back_off.is_multiple_of(4))
-                .to_string(),
-        ),
-    ]
-}
-
-/// train_loss's source: `consts` (with [`output_constants`]), its workgroup sum with subgroup
-/// operations or in workgroup memory, the output layer inside with `fuse_output`.
-fn loss_source(spec: &ModelSpec, consts: &[(&str, String)], subgroups: bool, fuse_output: bool) -> String {
-    use sources::*;
-    let reduce = if subgroups { REDUCE_SUBGROUP } else { REDUCE_TREE };
-    let source = codegen::assemble(spec, consts, &[files::COMMON, BATCH, LOSS, OUTPUT, reduce]);
-    codegen::preprocess(&source, if fuse_output { &["FUSE_OUTPUT"] } else { &[] })
-}
 
 fn bind(
     gpu: &Gpu,
@@ -447,6 +418,7 @@ impl Kernels {
         };
 
         let mut weight_grad_groups: Vec<(GemmShape, Vec<LayerRecord>)> = Vec::new();
+        let mut thin_layers: Vec<LayerRecord> = Vec::new();
         for (l, slot) in layout.layers.iter().enumerate().rev() {
             let (inputs, outputs) = plan.dims[l];
             let r = LayerRecord {
@@ -464,9 +436,13 @@ impl Kernels {
             };
             let shape = weight_grad_shape(vec_layer(&r), matrix.weight_grad);
             debug_assert_eq!((shape.tile_m, shape.tile_n), (64, 64), "weight_grad_tiles counts 64 × 64 tiles");
-            match weight_grad_groups.iter_mut().find(|(s, _)| *s == shape) {
-                Some((_, group)) => group.push(r),
-                None => weight_grad_groups.push((shape, vec![r])),
+            if thin::is_thin(&r) {
+                thin_layers.push(r);
+            } else {
+                match weight_grad_groups.iter_mut().find(|(s, _)| *s == shape) {
+                    Some((_, group)) => group.push(r),
+                    None => weight_grad_groups.push((shape, vec![r])),
+                }
             }
             if (l == 0 && !(fourier_b || hash)) || (fuse_output && l + 1 == n_layers) {
                 continue;
@@ -518,6 +494,20 @@ impl Kernels {
             )?;
             let groups = [tiles_m * tiles_n, group.len() as u32, plan.splits];
             chunk.push(Dispatch { label: "weight_grad", pipeline, bind_group: bg, groups });
+            records.push(rb);
+        }
+        // thin layers, a pipeline each (train_weight_grad_thin.wgsl)
+        for r in thin_layers {
+            let pipeline =
+                gpu.nfield_pipeline("train_weight_grad_thin", &thin::source(spec, &consts, &r), thin::ENTRY)?;
+            let rb = gpu.uniform("train_weight_grad_thin layer", &r);
+            let bg = bind(
+                gpu,
+                thin::ENTRY,
+                &pipeline,
+                &[(0, &bufs.partials), (1, &bufs.derivs), (2, &bufs.acts), (3, &rb), (4, &bufs.chunk_info)],
+            )?;
+            chunk.push(Dispatch { label: "weight_grad", pipeline, bind_group: bg, groups: [plan.splits, 1, 1] });
             records.push(rb);
         }
 
@@ -580,24 +570,4 @@ pub(super) fn test_setups() -> Vec<TestSetup> {
             (spec, layout, plan, consts)
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The loss with and without the output layer fused, both reductions, every test model
-    /// (lavapipe runs only the fused one: every test model has hidden layers).
-    #[test]
-    fn loss_pipelines_compile_to_spirv() {
-        for (spec, layout, plan, consts) in test_setups() {
-            let consts = [consts, output_constants(&plan, &layout, true)].concat();
-            for subgroups in [true, false] {
-                for fuse_output in [true, false] {
-                    let label = format!("{} loss, subgroups {subgroups}, output {fuse_output}", spec.describe());
-                    codegen::compile_to_spirv(&label, &loss_source(&spec, &consts, subgroups, fuse_output));
-                }
-            }
-        }
-    }
 }
