@@ -16,11 +16,10 @@
 //           (train_gemm.wgsl): workgroup (t, l, z) takes tile (t / WG_TILES_N, t % WG_TILES_N)
 //           of layer l's M × N, split z; tiles outside the layer leave at once (WG_TILES_*:
 //           the most tiles of any layer, src/train/kernels.rs).
-@group(0) @binding(0) var<storage, read_write> partials: array<f32>;
+// (partials: binding 0, chunk: binding 4, train_partials.wgsl)
 @group(0) @binding(1) var<storage, read> derivs: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> acts: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> layers: array<Layer>;
-@group(0) @binding(4) var<uniform> chunk: Chunk;
 
 // the layer of this workgroup (set first by the entry point), for the operand loads
 var<private> layer: Layer;
@@ -51,14 +50,6 @@ fn load_b(k: u32, n: u32) -> f32 {
 // b(s, i..i+3)
 fn load_b4(k: u32, n: u32) -> vec4<f32> {
     return acts[(layer.aux_off + k * layer.dims_n + n) / 4u];
-}
-
-fn add_partial(at: u32, v: f32) {
-    if (chunk.accumulate != 0u) {
-        partials[at] = partials[at] + v;
-    } else {
-        partials[at] = v;
-    }
 }
 
 @compute @workgroup_size(THREADS)

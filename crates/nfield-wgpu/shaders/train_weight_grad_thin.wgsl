@@ -1,8 +1,8 @@
-// nfield WGSL, training: the weight and bias gradients of thin layers — at most THIN units on
+// nfield WGSL, training: the weight and bias gradients of thin layers — at most 4 units on
 // one side (SIREN's first layer, 2 → W; every output layer, W → 3) — split over the batch, as
 // train_weight_grad.wgsl computes them for the others. Its 64 × 64 tiles would be 97 % idle
 // here and its operands scalar (widths 2 and 3 are not multiples of 4): SIREN-64×8's two thin
-// layers took 169 µs a step at 2^18 on an H100 that way, for 135 MB of reads.
+// layers took 169 µs a step at 2^18 on an H100 that way, for 135 MB of reads; 66 µs here.
 //
 // partials: GRAD_SPLITS × GRAD_LEN floats, as train_weight_grad.wgsl writes them (split z from
 //           z·GRAD_LEN; overwritten for the first chunk of a step, added to after)
@@ -21,11 +21,10 @@
 // invocations beyond P·Q idle) in order; then the P phases' sums are added in phase order
 // (deterministic) by invocations lid < Q.
 // Dispatch: (GRAD_SPLITS, 1, 1) workgroups of THIN_THREADS.
-@group(0) @binding(0) var<storage, read_write> partials: array<f32>;
+// (partials: binding 0, chunk: binding 4, train_partials.wgsl)
 @group(0) @binding(1) var<storage, read> derivs: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> acts: array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> layer: Layer;
-@group(0) @binding(4) var<uniform> chunk: Chunk;
 
 const THIN_THREADS: u32 = 256u;
 const Q: u32 = WIDE / 4u;
@@ -67,14 +66,6 @@ fn thin_value(i: u32, delta: bool) -> f32 {
         return derivs[i / 4u][i % 4u];
     }
     return acts[i / 4u][i % 4u];
-}
-
-fn add_partial(at: u32, v: f32) {
-    if (chunk.accumulate != 0u) {
-        partials[at] = partials[at] + v;
-    } else {
-        partials[at] = v;
-    }
 }
 
 @compute @workgroup_size(THIN_THREADS)

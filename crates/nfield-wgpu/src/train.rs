@@ -160,9 +160,9 @@ impl Trainer {
     /// [`Trainer::new`] in a given precision: `Fp32` everywhere, or `Fp16`: the weight
     /// gradients' products on cooperative matrices with f16 operands (the deltas scaled by the
     /// batch's power of two) and f32 accumulation, everything else (encodings, forward and
-    /// delta products, activations, loss, Adam and the parameters) in f32; the pass-by-pass
-    /// measurements behind that choice are in `MatrixPasses`'s documentation
-    /// (src/train/kernels.rs). `Fp16` needs what [`fp16_support`] checks; bf16 and tf32 do not
+    /// delta products, activations, loss, Adam, the parameters, and the weight gradients of
+    /// thin layers, which are bound by their reads) in f32; the pass-by-pass measurements
+    /// behind that choice are in `MatrixPasses`'s documentation (src/train/gemm.rs). `Fp16` needs what [`fp16_support`] checks; bf16 and tf32 do not
     /// exist on wgpu. Errors say why a precision is refused.
     pub fn with_precision(
         gpu: Arc<Gpu>,

@@ -49,9 +49,15 @@ pub mod sources {
     /// Deltas of the layer below.
     pub const BACKWARD: &str = include_str!("../../shaders/train_backward.wgsl");
     /// Weight and bias gradients.
-    pub const WEIGHT_GRAD: &str = include_str!("../../shaders/train_weight_grad.wgsl");
+    pub const WEIGHT_GRAD: &str = concat!(
+        include_str!("../../shaders/train_weight_grad.wgsl"),
+        include_str!("../../shaders/train_partials.wgsl")
+    );
     /// Weight and bias gradients of thin layers (a side of at most 4 units).
-    pub const WEIGHT_GRAD_THIN: &str = include_str!("../../shaders/train_weight_grad_thin.wgsl");
+    pub const WEIGHT_GRAD_THIN: &str = concat!(
+        include_str!("../../shaders/train_weight_grad_thin.wgsl"),
+        include_str!("../../shaders/train_partials.wgsl")
+    );
     /// Fourier B and hash-table gradients.
     pub const ENCODING_GRAD: &str = include_str!("../../shaders/train_encoding_grad.wgsl");
     /// The optimizer.
