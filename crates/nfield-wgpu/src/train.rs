@@ -162,8 +162,9 @@ impl Trainer {
     /// batch's power of two) and f32 accumulation, everything else (encodings, forward and
     /// delta products, activations, loss, Adam, the parameters, and the weight gradients of
     /// thin layers, which are bound by their reads) in f32; the pass-by-pass measurements
-    /// behind that choice are in `MatrixPasses`'s documentation (src/train/gemm.rs). `Fp16` needs what [`fp16_support`] checks; bf16 and tf32 do not
-    /// exist on wgpu. Errors say why a precision is refused.
+    /// behind that choice are in `MatrixPasses`'s documentation (src/train/gemm.rs). `Fp16`
+    /// needs what [`fp16_support`] checks; bf16 and tf32 do not exist on wgpu. Errors say why a
+    /// precision is refused.
     pub fn with_precision(
         gpu: Arc<Gpu>,
         model: &Model,

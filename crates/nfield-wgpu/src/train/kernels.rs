@@ -440,11 +440,11 @@ impl Kernels {
                 outputs,
                 ..Default::default()
             };
-            let shape = weight_grad_shape(vec_layer(&r), matrix.weight_grad);
-            debug_assert_eq!((shape.tile_m, shape.tile_n), (64, 64), "weight_grad_tiles counts 64 × 64 tiles");
             if thin::is_thin(&r) {
                 thin_layers.push(r);
             } else {
+                let shape = weight_grad_shape(vec_layer(&r), matrix.weight_grad);
+                debug_assert_eq!((shape.tile_m, shape.tile_n), (64, 64), "weight_grad_tiles counts 64 × 64 tiles");
                 match weight_grad_groups.iter_mut().find(|(s, _)| *s == shape) {
                     Some((_, group)) => group.push(r),
                     None => weight_grad_groups.push((shape, vec![r])),
@@ -502,10 +502,22 @@ impl Kernels {
             chunk.push(Dispatch { label: "weight_grad", pipeline, bind_group: bg, groups });
             records.push(rb);
         }
-        // thin layers, a pipeline each (train_weight_grad_thin.wgsl)
+        // thin layers, a pipeline per shape (train_weight_grad_thin.wgsl)
+        let mut thin_pipelines: Vec<(thin::Shape, wgpu::ComputePipeline)> = Vec::new();
         for r in thin_layers {
-            let pipeline =
-                gpu.nfield_pipeline("train_weight_grad_thin", &thin::source(spec, &consts, &r), thin::ENTRY)?;
+            let shape = thin::Shape::of(&r);
+            let pipeline = match thin_pipelines.iter().find(|(s, _)| *s == shape) {
+                Some((_, p)) => p.clone(),
+                None => {
+                    let p = gpu.nfield_pipeline(
+                        "train_weight_grad_thin",
+                        &thin::source(spec, &consts, shape),
+                        thin::ENTRY,
+                    )?;
+                    thin_pipelines.push((shape, p.clone()));
+                    p
+                }
+            };
             let rb = gpu.uniform("train_weight_grad_thin layer", &r);
             let bg = bind(
                 gpu,

@@ -29,17 +29,32 @@ pub fn is_thin(r: &LayerRecord) -> bool {
     m.min(n) <= THIN && m.max(n).is_multiple_of(4) && m.max(n) <= 4 * THREADS && wide_off.is_multiple_of(4)
 }
 
-/// The pipeline source for thin layer `r` ([`is_thin`]): the model header and training
-/// constants `consts`, and the layer's shape (`WIDE`, `THIN_UNITS`, `WIDE_OUT`), unrolled.
-pub fn source(spec: &ModelSpec, consts: &[(&'static str, String)], r: &LayerRecord) -> String {
-    debug_assert!(is_thin(r), "{r:?}");
-    let (wide, thin) = (r.dims_m.max(r.dims_n), r.dims_m.min(r.dims_n));
+/// What a thin layer's pipeline is generated for (train_weight_grad_thin.wgsl `WIDE`,
+/// `THIN_UNITS`, `WIDE_OUT`): layers of one shape share a pipeline.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Shape {
+    /// Units on the wide side.
+    pub wide: u32,
+    /// Units on the thin side.
+    pub thin: u32,
+    /// Whether the wide side is the outputs.
+    pub wide_out: bool,
+}
+
+impl Shape {
+    /// The shape of thin layer `r` ([`is_thin`]).
+    pub fn of(r: &LayerRecord) -> Shape {
+        debug_assert!(is_thin(r), "{r:?}");
+        Shape { wide: r.dims_m.max(r.dims_n), thin: r.dims_m.min(r.dims_n), wide_out: r.dims_m >= r.dims_n }
+    }
+}
+
+/// The pipeline source for thin layers of `shape`: the model header and training constants
+/// `consts`, and the shape's constants, unrolled.
+pub fn source(spec: &ModelSpec, consts: &[(&'static str, String)], shape: Shape) -> String {
+    let Shape { wide, thin, wide_out } = shape;
     let mut all = consts.to_vec();
-    all.extend([
-        ("WIDE", format!("{wide}u")),
-        ("THIN_UNITS", format!("{thin}u")),
-        ("WIDE_OUT", (r.dims_m >= r.dims_n).to_string()),
-    ]);
+    all.extend([("WIDE", format!("{wide}u")), ("THIN_UNITS", format!("{thin}u")), ("WIDE_OUT", wide_out.to_string())]);
     let source =
         codegen::assemble(spec, &all, &[files::COMMON, sources::BATCH, sources::LAYER, sources::WEIGHT_GRAD_THIN]);
     codegen::unroll(&source, &[("THIN_UNITS", thin as usize)])
@@ -75,7 +90,8 @@ mod tests {
         for thin in 1..=THIN {
             for wide in [4, 64, 96, 4 * THREADS] {
                 for r in [record(wide, thin, 0, 0), record(thin, wide, 0, 0)] {
-                    codegen::compile_to_spirv(&format!("{r:?}"), &source(&spec, &consts, &r));
+                    let shape = Shape::of(&r);
+                    codegen::compile_to_spirv(&format!("{shape:?}"), &source(&spec, &consts, shape));
                 }
             }
         }
