@@ -2,7 +2,7 @@
 // the start of `acts`, from the positions in `batch` (CHUNK_SIZE, 2). One entry point per
 // encoding; dispatch (⌈CHUNK_SIZE/64⌉, units) with units = FREQS (Fourier: the sin/cos pair of
 // frequency j) or LEVELS (hash grid: the FEATURES features of level l). SIREN's identity
-// encoding is train_encode_identity.wgsl.
+// encoding is written by train_sample.wgsl (POSITIONS_TO_ACTS).
 @group(0) @binding(0) var<storage, read> params: array<f32>;
 @group(0) @binding(1) var<storage, read> batch: array<f32>;
 @group(0) @binding(2) var<storage, read_write> acts: array<f32>;

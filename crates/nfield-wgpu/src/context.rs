@@ -292,10 +292,22 @@ impl Gpu {
         layout: &wgpu::BindGroupLayout,
         entries: &[(u32, &wgpu::Buffer)],
     ) -> Result<wgpu::BindGroup> {
-        let entries: Vec<wgpu::BindGroupEntry<'_>> = entries
-            .iter()
-            .map(|&(binding, buffer)| wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() })
-            .collect();
+        self.bind_resources(
+            label,
+            layout,
+            entries.iter().map(|&(binding, buffer)| (binding, buffer.as_entire_binding())),
+        )
+    }
+
+    /// [`Gpu::bind`] with any resources: `(binding, resource)`.
+    pub fn bind_resources<'a>(
+        &self,
+        label: &str,
+        layout: &wgpu::BindGroupLayout,
+        entries: impl IntoIterator<Item = (u32, wgpu::BindingResource<'a>)>,
+    ) -> Result<wgpu::BindGroup> {
+        let entries: Vec<wgpu::BindGroupEntry<'_>> =
+            entries.into_iter().map(|(binding, resource)| wgpu::BindGroupEntry { binding, resource }).collect();
         self.checked(&format!("bind group {label}"), || {
             self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout, entries: &entries })
         })

@@ -31,12 +31,14 @@
 //!
 //! Large batches are cut into chunks that fit the device's binding limit and a memory budget;
 //! the chunks of a step run one after another and their gradients add up, so any batch up to
-//! `nfield::train::MAX_BATCH` trains. Steps are recorded many to a submission: the step's and
-//! chunk's records are copied into small uniform buffers between passes, and only the last
-//! step's loss is read back. Everything is deterministic (fixed summation orders; the hash
+//! `nfield::train::MAX_BATCH` trains. Steps are recorded many to a submission, each reading
+//! its own slot of a buffer of step records (bind groups per slot for the two passes that read
+//! it), a step of one chunk in one compute pass; the chunks' records of a step of several are
+//! copied into a small uniform buffer before each chunk. Only the last step's loss is read back. Everything is deterministic (fixed summation orders; the hash
 //! table's gradient is added as 64-bit fixed point, whose sum does not depend on the order),
 //! so runs and resumed runs are bit-identical.
 
+mod dispatch;
 mod fused;
 mod gemm;
 mod kernels;
@@ -53,8 +55,8 @@ use nfield::{Error, Precision, Result};
 use plan::{Plan, StepRecord};
 use std::sync::Arc;
 
-/// Steps recorded into one submission.
-const STEPS_PER_SUBMISSION: u32 = 32;
+/// Steps recorded into one submission (one step record slot each).
+const STEPS_PER_SUBMISSION: u32 = dispatch::STEP_SLOTS;
 
 /// A training session of one model on one target: every pipeline and buffer of the step,
 /// Adam's moments on the GPU, and the step count. See the module documentation.
@@ -65,9 +67,7 @@ pub struct Trainer {
     plan: Plan,
     bufs: Buffers,
     kernels: Kernels,
-    /// Per-step records of the submission being recorded (copied into `bufs.step_info`).
-    step_records: wgpu::Buffer,
-    /// Per-chunk records of a step (copied into `bufs.chunk_info`).
+    /// Per-chunk records of a step (copied into `bufs.chunk_info` where a step has several).
     chunk_records: wgpu::Buffer,
     step: u64,
     precision: Precision,
@@ -79,12 +79,13 @@ struct Timestamps<'a> {
     next: u32,
 }
 
-/// Records `dispatches` into `enc`: one compute pass named `label` for all, or with
-/// `timestamps` a pass of its own for each, between the next pair of timestamps.
+/// Records `dispatches` for the step at `slot` into `enc`: one compute pass named `label` for
+/// all, or with `timestamps` a pass of its own for each, between the next pair of timestamps.
 fn record_passes(
     enc: &mut wgpu::CommandEncoder,
     label: &str,
-    dispatches: &[kernels::Dispatch],
+    dispatches: &[&dispatch::Dispatch],
+    slot: u32,
     timestamps: &mut Option<Timestamps<'_>>,
 ) {
     match timestamps {
@@ -92,7 +93,7 @@ fn record_passes(
             let mut pass =
                 enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None });
             for d in dispatches {
-                d.record(&mut pass);
+                d.record(&mut pass, slot);
             }
         }
         Some(t) => {
@@ -105,7 +106,7 @@ fn record_passes(
                         end_of_pass_write_index: Some(2 * t.next + 1),
                     }),
                 });
-                d.record(&mut pass);
+                d.record(&mut pass, slot);
                 t.next += 1;
             }
         }
@@ -206,6 +207,8 @@ impl Trainer {
         let subset = opts.subset.clone().unwrap_or_else(|| vec![0]);
         let hash_table = matches!(model.spec, nfield::model::ModelSpec::HashGrid(_));
         let floats = |label: &str, n: u64| gpu.storage(label, 4 * n);
+        let step_stride = (gpu.device.limits().min_uniform_buffer_offset_alignment as u64)
+            .max(std::mem::size_of::<StepRecord>() as u64);
         let batch_note = |e: Error| err(format!("{e} (batch {}, chunks of {} samples)", opts.batch, plan.chunk));
         let bufs = Buffers {
             params,
@@ -219,25 +222,20 @@ impl Trainer {
             table_grad: floats("train table gradient", if hash_table { 2 * layout.encoding.len() as u64 } else { 4 })?,
             moments: floats("adam moments", 2 * n as u64)?,
             loss_partials: floats("train loss partials", plan.loss_partials(plan::MIN_LOSS_GROUP) as u64)?,
-            step_info: gpu.uniform("train step", &StepRecord::default()),
-            chunk_info: gpu.uniform("train chunk", &plan::ChunkRecord::default()),
+            step_records: gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("train step records"),
+                size: step_stride * STEPS_PER_SUBMISSION as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+            step_stride,
+            // a step of one chunk reads this record only: no copy before each chunk
+            chunk_info: gpu.uniform("train chunk", &plan.chunk_records()[0]),
         };
         let passes = if matrix { gemm::MatrixPasses::FP16 } else { gemm::MatrixPasses::NONE };
         let kernels = Kernels::new(&gpu, &model.spec, &layout, &plan, opts, &shape, &bufs, passes)?;
-        let step_records = gpu.storage("train step records", 16 * STEPS_PER_SUBMISSION as u64)?;
         let chunk_records = gpu.storage_init("train chunk records", &plan.chunk_records())?;
-        Ok(Trainer {
-            gpu,
-            layout,
-            opts: opts.clone(),
-            plan,
-            bufs,
-            kernels,
-            step_records,
-            chunk_records,
-            step: 0,
-            precision,
-        })
+        Ok(Trainer { gpu, layout, opts: opts.clone(), plan, bufs, kernels, chunk_records, step: 0, precision })
     }
 
     /// The precision this trainer computes in.
@@ -269,11 +267,23 @@ impl Trainer {
         }
     }
 
+    /// Writes the records of steps `first ..` into the step slots `0 ..` (`count` of them).
+    fn write_step_records(&self, first: u64, count: u32) {
+        let stride = self.bufs.step_stride as usize;
+        let mut bytes = vec![0u8; stride * count as usize];
+        for (i, slot) in bytes.chunks_exact_mut(stride).enumerate() {
+            let record = self.step_record(first + i as u64);
+            slot[..std::mem::size_of::<StepRecord>()].copy_from_slice(bytemuck::bytes_of(&record));
+        }
+        self.gpu.queue.write_buffer(&self.bufs.step_records, 0, &bytes);
+    }
+
     /// Records the step whose record is at `slot` of the step records into `enc`: its gradient
-    /// (all chunks) and, with `adam`, the optimizer after it. Without `timestamps` each chunk is
-    /// one compute pass and Adam another; with them every dispatch is a pass of its own between
-    /// timestamps `2i` and `2i + 1` of the query set, `i` counting dispatches in recording order
-    /// from `next` (which it advances).
+    /// (all chunks) and, with `adam`, the optimizer after it. Without `timestamps` a step of one
+    /// chunk is one compute pass, Adam included; a step of several chunks copies each chunk's
+    /// record in before its pass, and Adam gets a pass of its own. With `timestamps` every
+    /// dispatch is a pass of its own between timestamps `2i` and `2i + 1` of the query set, `i`
+    /// counting dispatches in recording order from `next` (which it advances).
     fn record_step(
         &self,
         enc: &mut wgpu::CommandEncoder,
@@ -281,13 +291,20 @@ impl Trainer {
         adam: bool,
         timestamps: &mut Option<Timestamps<'_>>,
     ) {
-        enc.copy_buffer_to_buffer(&self.step_records, 16 * slot as u64, &self.bufs.step_info, 0, 16);
+        let adam_pass = if adam { std::slice::from_ref(&self.kernels.adam) } else { &[] };
+        if self.plan.n_chunks == 1 {
+            let all: Vec<&dispatch::Dispatch> = self.kernels.chunk.iter().chain(adam_pass).collect();
+            record_passes(enc, "train step", &all, slot, timestamps);
+            return;
+        }
         for c in 0..self.plan.n_chunks {
             enc.copy_buffer_to_buffer(&self.chunk_records, 16 * c as u64, &self.bufs.chunk_info, 0, 16);
-            record_passes(enc, "train chunk", &self.kernels.chunk, timestamps);
+            let chunk: Vec<&dispatch::Dispatch> = self.kernels.chunk.iter().collect();
+            record_passes(enc, "train chunk", &chunk, slot, timestamps);
         }
-        if adam {
-            record_passes(enc, "adam", std::slice::from_ref(&self.kernels.adam), timestamps);
+        let adam: Vec<&dispatch::Dispatch> = adam_pass.iter().collect();
+        if !adam.is_empty() {
+            record_passes(enc, "adam", &adam, slot, timestamps);
         }
     }
 
@@ -303,8 +320,7 @@ impl Trainer {
         let mut done = 0;
         while done < steps {
             let n = (steps - done).min(STEPS_PER_SUBMISSION);
-            let records: Vec<StepRecord> = (0..n as u64).map(|i| self.step_record(self.step + i)).collect();
-            self.gpu.queue.write_buffer(&self.step_records, 0, bytemuck::cast_slice(&records));
+            self.write_step_records(self.step, n);
             let mut enc =
                 self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train steps") });
             for i in 0..n {
@@ -353,7 +369,7 @@ impl Trainer {
         if !self.gpu.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
             return Err(err(format!("{} has no timestamp queries to profile with", self.gpu.describe())));
         }
-        let dispatches: Vec<&kernels::Dispatch> = (0..self.plan.n_chunks)
+        let dispatches: Vec<&dispatch::Dispatch> = (0..self.plan.n_chunks)
             .flat_map(|_| self.kernels.chunk.iter())
             .chain(std::iter::once(&self.kernels.adam))
             .collect();
@@ -369,8 +385,7 @@ impl Trainer {
             usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        let record = self.step_record(self.step);
-        self.gpu.queue.write_buffer(&self.step_records, 0, bytemuck::bytes_of(&record));
+        self.write_step_records(self.step, 1);
         let mut enc =
             self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train profile") });
         self.record_step(&mut enc, 0, true, &mut Some(Timestamps { queries: &queries, next: 0 }));
@@ -424,8 +439,7 @@ impl Trainer {
     /// the next step would apply, without applying it or advancing the step. The per-split
     /// partials are summed in split order, as `adam_step` sums them.
     pub fn gradient(&mut self) -> Result<Vec<f32>> {
-        let record = self.step_record(self.step);
-        self.gpu.queue.write_buffer(&self.step_records, 0, bytemuck::bytes_of(&record));
+        self.write_step_records(self.step, 1);
         let mut enc =
             self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("gradient") });
         self.record_step(&mut enc, 0, false, &mut None);

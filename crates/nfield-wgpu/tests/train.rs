@@ -434,6 +434,32 @@ fn fp16_gradient_is_close_to_the_oracle() {
     }
 }
 
+/// Steps recorded many to a submission read each its own step record (a slot of one buffer):
+/// 40 steps in one `train` call (two submissions, slots 0‥31 then 0‥7) give the same bits as 40
+/// calls of one step each (slot 0 every time), for a step of one chunk (one compute pass) and
+/// one of several (the chunk records copied in).
+#[test]
+fn steps_of_one_submission_read_their_own_records() {
+    let Some(gpu) = gpu() else { return };
+    let image = test_image(24, 20);
+    let model = test_model(test_specs().swap_remove(0), 8);
+    let opts = TrainOptions { batch: 600, seed: 2, ..Default::default() };
+    for g in [gpu.clone(), limited(&gpu, 256 << 10, true)] {
+        let mut batched = trainer(&g, &model, &image, &opts);
+        let chunks = opts.batch.div_ceil(batched.chunk_size());
+        batched.train(40).expect("train");
+        let mut single = trainer(&g, &model, &image, &opts);
+        for _ in 0..40 {
+            single.train(1).expect("train");
+        }
+        assert_eq!((batched.step(), single.step()), (40, 40));
+        let (a, b) = (read_model(&g, &batched, &model).params, read_model(&g, &single, &model).params);
+        assert!(a == b, "{chunks} chunk(s) a step: 40 steps at once differ from 40 single steps");
+        assert!(a != model.params, "training moved the parameters");
+        eprintln!("{chunks} chunk(s) a step: identical");
+    }
+}
+
 #[test]
 fn large_batches_are_chunked_and_too_small_limits_are_errors() {
     let Some(gpu) = gpu() else { return };

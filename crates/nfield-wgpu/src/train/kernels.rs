@@ -3,6 +3,7 @@
 //! ordered list of dispatches of one chunk ([`Kernels::chunk`]) and of the optimizer
 //! ([`Kernels::adam`]).
 
+use super::dispatch::{Dispatch, per_step};
 use super::fused::FusedRun;
 use super::gemm::{GemmShape, MatrixPasses, gemm_source, layer_shape, vec_layer, weight_grad_shape, weight_grad_tiles};
 use super::loss::{loss_source, output_constants};
@@ -28,8 +29,6 @@ pub mod sources {
     pub const GEMM_MATRIX: &str = include_str!("../../shaders/train_gemm_matrix.wgsl");
     /// Sampling.
     pub const SAMPLE: &str = include_str!("../../shaders/train_sample.wgsl");
-    /// SIREN's identity encoding.
-    pub const ENCODE_IDENTITY: &str = include_str!("../../shaders/train_encode_identity.wgsl");
     /// Fourier and hash-grid encodings.
     pub const ENCODE: &str = include_str!("../../shaders/train_encode.wgsl");
     /// A forward unit's activation and derivative (train_forward and the fused pass).
@@ -86,28 +85,16 @@ pub struct Buffers {
     pub moments: wgpu::Buffer,
     /// The step's squared-error partial sums.
     pub loss_partials: wgpu::Buffer,
-    /// The current step's record.
-    pub step_info: wgpu::Buffer,
-    /// The current chunk's record.
+    /// [`super::dispatch::STEP_SLOTS`] step records ([`super::plan::StepRecord`]), slot `i` at
+    /// `i ·` [`Buffers::step_stride`]: the steps of one submission, each read through a bind
+    /// group of its slot (a copy into one record before each step cost ~35 µs a step of
+    /// SIREN-64×8 at 2^18 on an H100, the copy and the pass boundary it forces).
+    pub step_records: wgpu::Buffer,
+    /// Bytes between step records: the device's uniform-offset alignment.
+    pub step_stride: u64,
+    /// The current chunk's record (written once where a step is one chunk, else copied in
+    /// before each chunk).
     pub chunk_info: wgpu::Buffer,
-}
-
-/// One compute dispatch: pipeline, its bind group and workgroup counts.
-pub struct Dispatch {
-    /// What it computes (the pass's name; [`super::Trainer::profile_step`] adds up by it).
-    pub label: &'static str,
-    pipeline: wgpu::ComputePipeline,
-    bind_group: wgpu::BindGroup,
-    groups: [u32; 3],
-}
-
-impl Dispatch {
-    /// Records the dispatch into `pass`.
-    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
-        pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
-    }
 }
 
 /// The dispatches of a step.
@@ -251,31 +238,32 @@ impl Kernels {
         let mut chunk = Vec::new();
         let mut records = Vec::new();
 
-        let sample = gpu.nfield_pipeline("train_sample", &src(&[common, BATCH, SAMPLE]), "train_sample")?;
-        let bg = bind(
-            gpu,
-            "train_sample",
-            &sample,
-            &[(0, &bufs.target), (1, &bufs.subset), (2, &bufs.batch), (3, &bufs.step_info), (4, &bufs.chunk_info)],
-        )?;
+        // SIREN's identity encoding: the sampler writes the positions into `acts` too
+        let flags: &[&str] = if siren { &["POSITIONS_TO_ACTS"] } else { &[] };
+        let source = codegen::preprocess(&src(&[common, BATCH, SAMPLE]), flags);
+        let sample = gpu.nfield_pipeline("train_sample", &source, "train_sample")?;
+        let mut entries = vec![(0, &bufs.target), (1, &bufs.subset), (2, &bufs.batch), (4, &bufs.chunk_info)];
+        if siren {
+            entries.push((5, &bufs.acts));
+        }
+        let bg = per_step(gpu, "train_sample", &sample, &entries, 3, &bufs.step_records, bufs.step_stride)?;
         chunk.push(Dispatch { label: "sample", pipeline: sample, bind_group: bg, groups: [c / LOSS_GROUP, 1, 1] });
 
-        let (entry, units) = match spec {
-            ModelSpec::Siren(_) => ("train_encode_identity", 1),
-            ModelSpec::Fourier(s) => ("train_encode_fourier", s.frequencies as u32),
-            ModelSpec::HashGrid(s) => ("train_encode_hash", s.levels as u32),
+        let encoding = match spec {
+            ModelSpec::Siren(_) => None,
+            ModelSpec::Fourier(s) => Some(("train_encode_fourier", s.frequencies as u32)),
+            ModelSpec::HashGrid(s) => Some(("train_encode_hash", s.levels as u32)),
         };
-        let encode = if siren {
-            gpu.nfield_pipeline(entry, &src(&[common, BATCH, ENCODE_IDENTITY]), entry)?
-        } else {
-            gpu.nfield_pipeline(entry, &src(&[common, enc, BATCH, ENCODE]), entry)?
-        };
-        let bg = if siren {
-            bind(gpu, entry, &encode, &[(1, &bufs.batch), (2, &bufs.acts)])?
-        } else {
-            bind(gpu, entry, &encode, &[(0, &bufs.params), (1, &bufs.batch), (2, &bufs.acts)])?
-        };
-        chunk.push(Dispatch { label: "encode", pipeline: encode, bind_group: bg, groups: [c.div_ceil(64), units, 1] });
+        if let Some((entry, units)) = encoding {
+            let encode = gpu.nfield_pipeline(entry, &src(&[common, enc, BATCH, ENCODE]), entry)?;
+            let bg = bind(gpu, entry, &encode, &[(0, &bufs.params), (1, &bufs.batch), (2, &bufs.acts)])?;
+            chunk.push(Dispatch {
+                label: "encode",
+                pipeline: encode,
+                bind_group: bg.into(),
+                groups: [c.div_ceil(64), units, 1],
+            });
+        }
 
         // pipelines by shape and forward activation (at most two shapes per pass: with and
         // without 16-byte accesses; the activation is the hidden layers' or the output's, a
@@ -325,15 +313,15 @@ impl Kernels {
                     Dispatch {
                         label: "forward",
                         pipeline: transpose,
-                        bind_group: tr_bg,
+                        bind_group: tr_bg.into(),
                         groups: run.transpose_groups(),
                     },
-                    Dispatch { label: "forward", pipeline: forward, bind_group: fwd_bg, groups },
+                    Dispatch { label: "forward", pipeline: forward, bind_group: fwd_bg.into(), groups },
                 ];
                 (
                     Some(run),
                     forward,
-                    Some(Dispatch { label: "backward", pipeline: backward, bind_group: bwd_bg, groups }),
+                    Some(Dispatch { label: "backward", pipeline: backward, bind_group: bwd_bg.into(), groups }),
                 )
             }
             None => (None, Vec::new(), None),
@@ -395,7 +383,7 @@ impl Kernels {
                 &pipeline,
                 &[(0, &bufs.params), (1, &bufs.acts), (2, &bufs.derivs), (3, &rb)],
             )?;
-            chunk.push(Dispatch { label: "forward", pipeline, bind_group: bg, groups });
+            chunk.push(Dispatch { label: "forward", pipeline, bind_group: bg.into(), groups });
         }
 
         let fourier_b = layout.encoding_trainable && matches!(spec, ModelSpec::Fourier(_));
@@ -418,7 +406,12 @@ impl Kernels {
                     entries.push((5, &bufs.params));
                 }
                 let bg = bind(gpu, "train_loss", &loss, &entries)?;
-                chunk.push(Dispatch { label: "loss", pipeline: loss, bind_group: bg, groups: [c / LOSS_GROUP, 1, 1] });
+                chunk.push(Dispatch {
+                    label: "loss",
+                    pipeline: loss,
+                    bind_group: bg.into(),
+                    groups: [c / LOSS_GROUP, 1, 1],
+                });
                 LOSS_GROUP
             }
         };
@@ -482,7 +475,12 @@ impl Kernels {
             let rb = layer_record("train_backward layer", r);
             let pipeline = cached(&mut backward, "train_backward", BACKWARD, shape, false, None)?;
             let bg = bind(gpu, "train_backward", &pipeline, &[(0, &bufs.params), (1, &bufs.derivs), (3, &rb)])?;
-            chunk.push(Dispatch { label: "backward", pipeline, bind_group: bg, groups: shape.groups(c, inputs, 1) });
+            chunk.push(Dispatch {
+                label: "backward",
+                pipeline,
+                bind_group: bg.into(),
+                groups: shape.groups(c, inputs, 1),
+            });
         }
 
         // The weight gradients of all layers after the backward pass, one dispatch per tiling
@@ -499,7 +497,7 @@ impl Kernels {
                 &[(0, &bufs.partials), (1, &bufs.derivs), (2, &bufs.acts), (3, &rb), (4, &bufs.chunk_info)],
             )?;
             let groups = [tiles_m * tiles_n, group.len() as u32, plan.splits];
-            chunk.push(Dispatch { label: "weight_grad", pipeline, bind_group: bg, groups });
+            chunk.push(Dispatch { label: "weight_grad", pipeline, bind_group: bg.into(), groups });
             records.push(rb);
         }
         // thin layers, a pipeline per shape (train_weight_grad_thin.wgsl)
@@ -525,7 +523,7 @@ impl Kernels {
                 &pipeline,
                 &[(0, &bufs.partials), (1, &bufs.derivs), (2, &bufs.acts), (3, &rb), (4, &bufs.chunk_info)],
             )?;
-            chunk.push(Dispatch { label: "weight_grad", pipeline, bind_group: bg, groups: [plan.splits, 1, 1] });
+            chunk.push(Dispatch { label: "weight_grad", pipeline, bind_group: bg.into(), groups: [plan.splits, 1, 1] });
             records.push(rb);
         }
 
@@ -551,18 +549,14 @@ impl Kernels {
                     &[(1, &bufs.partials), (2, &bufs.batch), (3, &bufs.acts), (4, &bufs.derivs), (5, &bufs.chunk_info)],
                 )?
             };
-            chunk.push(Dispatch { label: "encoding_grad", pipeline, bind_group: bg, groups });
+            chunk.push(Dispatch { label: "encoding_grad", pipeline, bind_group: bg.into(), groups });
         }
 
         let adam_source = codegen::unroll(&src(&[common, BATCH, ADAM]), &[("BATCH", ADAM_BATCH as usize)]);
         let adam_source = format!("const BATCH: u32 = {ADAM_BATCH}u;\n{adam_source}");
         let adam = gpu.nfield_pipeline("adam_step", &adam_source, "adam_step")?;
-        let bg = bind(
-            gpu,
-            "adam_step",
-            &adam,
-            &[(0, &bufs.params), (1, &bufs.partials), (2, &bufs.table_grad), (3, &bufs.moments), (4, &bufs.step_info)],
-        )?;
+        let entries = [(0, &bufs.params), (1, &bufs.partials), (2, &bufs.table_grad), (3, &bufs.moments)];
+        let bg = per_step(gpu, "adam_step", &adam, &entries, 4, &bufs.step_records, bufs.step_stride)?;
         let groups = (layout.total as u32).div_ceil(256).clamp(1, 4096);
         let adam = Dispatch { label: "adam", pipeline: adam, bind_group: bg, groups: [groups, 1, 1] };
         let fused = fused_run.map(|r| r.first..r.first + r.len);
