@@ -4,8 +4,13 @@
 // here and its operands scalar (widths 2 and 3 are not multiples of 4): SIREN-64×8's two thin
 // layers took 169 µs a step at 2^18 on an H100 that way, for 135 MB of reads; 66 µs here.
 //
-// partials: GRAD_SPLITS × GRAD_LEN floats, as train_weight_grad.wgsl writes them (split z from
-//           z·GRAD_LEN; overwritten for the first chunk of a step, added to after)
+// partials: the layer's own buffer (src/train/thin.rs `Region`), GRAD_SPLITS × SPLIT_LEN floats:
+//           split z's ∂W (M × N, row-major) from z·SPLIT_LEN, then its ∂b (M), with the record's
+//           w_off = 0 and bias_off = M·N (overwritten for the first chunk of a step, added to
+//           after). Not train_weight_grad's buffer: two passes that write one buffer are
+//           ordered by a barrier, and with buffers of their own the thin layers' passes and the
+//           GEMM's overlap (a SIREN-64×8 step at 2^18 on an H100: 2.393 → 2.343 ms, the mean
+//           of three runs each, 2026-11-27)
 // derivs:   Δ (C, M) at a_off (the layer's delta slot); acts: the layer's input (C, N) at
 //           aux_off (both bound as vec4 arrays; element i is [i / 4][i % 4])
 // layer:    the layer's record: M = outputs, N = inputs; a pipeline per thin layer, generated
@@ -95,7 +100,7 @@ fn train_weight_grad_thin(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_i
     if (lid >= Q) {
         return;
     }
-    let base = wg.x * GRAD_LEN;
+    let base = wg.x * SPLIT_LEN;
     for (var j = 0u; j <= THIN_UNITS; j++) {
         var total = vec4<f32>(0.0);
         for (var ph = 0u; ph < PHASES; ph++) {

@@ -24,7 +24,8 @@
 //!    one `train_backward_fused` dispatch), then `train_weight_grad` (∂L/∂W and ∂L/∂b of every
 //!    layer, split over the batch into per-split partial sums; in fp16 on cooperative
 //!    matrices; layers with at most 4 units on a side, such as SIREN's first and every output
-//!    layer, in `train_weight_grad_thin`, a pipeline each);
+//!    layer, in `train_weight_grad_thin`, a pipeline per shape, into partials of their own
+//!    so that no barrier orders them after the GEMM);
 //! 6. the encoding's gradient: Fourier B by split, or the hash table added as 64-bit fixed
 //!    point (integer atomics, whose sum does not depend on the order);
 //! 7. `adam_step`: per parameter, the partials summed in split order, the CPU engine's Adam.
@@ -452,6 +453,21 @@ impl Trainer {
             for (g, p) in grad[..len].iter_mut().zip(&partials[z * len..(z + 1) * len]) {
                 *g += p;
             }
+        }
+        // the thin layers' own partials, in place of theirs above (never written)
+        for r in &self.kernels.thin {
+            let n = r.split_len() as usize;
+            let partials = self.gpu.read_f32(&r.buffer, 0, splits * n)?;
+            let mut own = partials[..n].to_vec();
+            for z in 1..splits {
+                for (g, p) in own.iter_mut().zip(&partials[z * n..(z + 1) * n]) {
+                    *g += p;
+                }
+            }
+            let (w, b) = (r.weights as usize, r.biases as usize);
+            let wl = r.weights_len as usize;
+            grad[w..w + wl].copy_from_slice(&own[..wl]);
+            grad[b..b + r.biases_len as usize].copy_from_slice(&own[wl..]);
         }
         if self.layout.encoding_trainable && len < self.layout.total {
             let enc_range = self.layout.encoding.clone();

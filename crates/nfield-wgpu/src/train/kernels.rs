@@ -108,6 +108,8 @@ pub struct Kernels {
     /// Samples per loss partial sum ([`LOSS_GROUP`], or the fused tile where the fused forward
     /// pass computes the loss: [`FusedRun::loss`]).
     pub loss_group: u32,
+    /// The thin layers' partials, each in a buffer of its own (read by Adam).
+    pub thin: Vec<thin::Region>,
     /// Layer records kept alive with their bind groups.
     _layer_records: Vec<wgpu::Buffer>,
 }
@@ -500,8 +502,10 @@ impl Kernels {
             chunk.push(Dispatch { label: "weight_grad", pipeline, bind_group: bg.into(), groups });
             records.push(rb);
         }
-        // thin layers, a pipeline per shape (train_weight_grad_thin.wgsl)
+        // thin layers, a pipeline per shape (train_weight_grad_thin.wgsl), partials in a buffer
+        // of their own each (thin::Region)
         let mut thin_pipelines: Vec<(thin::Shape, wgpu::ComputePipeline)> = Vec::new();
+        let mut thin_regions = Vec::new();
         for r in thin_layers {
             let shape = thin::Shape::of(&r);
             let pipeline = match thin_pipelines.iter().find(|(s, _)| *s == shape) {
@@ -516,13 +520,21 @@ impl Kernels {
                     p
                 }
             };
-            let rb = gpu.uniform("train_weight_grad_thin layer", &r);
+            let rb = gpu.uniform("train_weight_grad_thin layer", &thin::own_record(&r));
+            let region = thin::Region {
+                buffer: gpu.storage("train thin-layer partials", 4 * plan.splits as u64 * shape.split_len() as u64)?,
+                weights: r.w_off,
+                biases: r.bias_off,
+                weights_len: r.dims_m * r.dims_n,
+                biases_len: r.dims_m,
+            };
             let bg = bind(
                 gpu,
                 thin::ENTRY,
                 &pipeline,
-                &[(0, &bufs.partials), (1, &bufs.derivs), (2, &bufs.acts), (3, &rb), (4, &bufs.chunk_info)],
+                &[(0, &region.buffer), (1, &bufs.derivs), (2, &bufs.acts), (3, &rb), (4, &bufs.chunk_info)],
             )?;
+            thin_regions.push(region);
             chunk.push(Dispatch { label: "weight_grad", pipeline, bind_group: bg.into(), groups: [plan.splits, 1, 1] });
             records.push(rb);
         }
@@ -553,14 +565,16 @@ impl Kernels {
         }
 
         let adam_source = codegen::unroll(&src(&[common, BATCH, ADAM]), &[("BATCH", ADAM_BATCH as usize)]);
-        let adam_source = format!("const BATCH: u32 = {ADAM_BATCH}u;\n{adam_source}");
+        let adam_source =
+            format!("const BATCH: u32 = {ADAM_BATCH}u;\n{adam_source}\n{}", thin::adam_source(&thin_regions));
         let adam = gpu.nfield_pipeline("adam_step", &adam_source, "adam_step")?;
-        let entries = [(0, &bufs.params), (1, &bufs.partials), (2, &bufs.table_grad), (3, &bufs.moments)];
+        let mut entries = vec![(0, &bufs.params), (1, &bufs.partials), (2, &bufs.table_grad), (3, &bufs.moments)];
+        entries.extend(thin_regions.iter().enumerate().map(|(j, r)| (5 + j as u32, &r.buffer)));
         let bg = per_step(gpu, "adam_step", &adam, &entries, 4, &bufs.step_records, bufs.step_stride)?;
         let groups = (layout.total as u32).div_ceil(256).clamp(1, 4096);
         let adam = Dispatch { label: "adam", pipeline: adam, bind_group: bg, groups: [groups, 1, 1] };
         let fused = fused_run.map(|r| r.first..r.first + r.len);
-        Ok(Kernels { chunk, adam, fused, loss_group, _layer_records: records })
+        Ok(Kernels { chunk, adam, fused, loss_group, thin: thin_regions, _layer_records: records })
     }
 }
 

@@ -4,7 +4,10 @@
 //! train_weight_grad's 64 × 64 tiles, which are 97 % idle for such a layer and read it 4 bytes
 //! at a time. Measured on an H100 through Vulkan (SIREN-64×8 at 2^18, 2026-11-27): the two thin
 //! layers' gradients took 169 µs a step in the tiled GEMM and take 66 µs here (135 MB read:
-//! ~2 TB/s); the step went from 104 to 109 M samples/s.
+//! ~2 TB/s); the step went from 104 to 109 M samples/s. Each thin layer writes its partials
+//! into a buffer of its own ([`Region`]; Adam reads them through `thin_gradient`, generated
+//! by [`adam_source`]): passes that write one buffer are ordered by a barrier, and apart they
+//! run beside the GEMM's (2.393 → 2.343 ms a step, same device).
 
 use super::kernels::sources;
 use super::plan::LayerRecord;
@@ -47,6 +50,65 @@ impl Shape {
         debug_assert!(is_thin(r), "{r:?}");
         Shape { wide: r.dims_m.max(r.dims_n), thin: r.dims_m.min(r.dims_n), wide_out: r.dims_m >= r.dims_n }
     }
+
+    /// Floats of one split's gradient: `W` and `b` (train_weight_grad_thin.wgsl `SPLIT_LEN`).
+    pub fn split_len(&self) -> u32 {
+        self.wide * self.thin + if self.wide_out { self.wide } else { self.thin }
+    }
+}
+
+/// A thin layer's gradient partials in a buffer of its own: `splits` splits of its `W` (model
+/// offset `weights`, `outputs × inputs`) and `b` (at `biases`), [`Shape::split_len`] floats
+/// each, `W` first.
+pub struct Region {
+    /// The partials.
+    pub buffer: wgpu::Buffer,
+    /// Offset of `W` in the model's parameters.
+    pub weights: u32,
+    /// Offset of `b` in the model's parameters.
+    pub biases: u32,
+    /// Floats of `W`.
+    pub weights_len: u32,
+    /// Floats of `b`.
+    pub biases_len: u32,
+}
+
+impl Region {
+    /// Floats of one split.
+    pub fn split_len(&self) -> u32 {
+        self.weights_len + self.biases_len
+    }
+}
+
+/// Thin layer `r`'s record as its pass reads it: `W` at 0 and `b` after it in its own buffer
+/// ([`Region`]).
+pub fn own_record(r: &LayerRecord) -> LayerRecord {
+    LayerRecord { w_off: 0, bias_off: r.dims_m * r.dims_n, ..*r }
+}
+
+/// Adam's reading of the thin layers' partials (adam.wgsl `thin_gradient`): one read-only
+/// binding per region from binding 5, and `thin_gradient(i)` = `(1, Σ_z partials)` of model
+/// parameter `i` where a region holds it (splits added in order, as adam.wgsl's `gradient`
+/// adds the others), else `(0, 0)`.
+pub fn adam_source(regions: &[Region]) -> String {
+    let mut s = String::new();
+    for (j, _) in regions.iter().enumerate() {
+        s += &format!("@group(0) @binding({}) var<storage, read> thin_partials_{j}: array<f32>;\n", 5 + j);
+    }
+    s += "fn thin_gradient(i: u32) -> vec2<f32> {\n";
+    for (j, r) in regions.iter().enumerate() {
+        let len = r.split_len();
+        for (start, count, at) in [(r.weights, r.weights_len, 0), (r.biases, r.biases_len, r.weights_len)] {
+            s += &format!(
+                "    if (i >= {start}u && i < {end}u) {{\n        let at = i - {start}u + {at}u;\n        \
+                 var g = thin_partials_{j}[at];\n        for (var z = 1u; z < GRAD_SPLITS; z++) {{\n            \
+                 g += thin_partials_{j}[z * {len}u + at];\n        }}\n        return vec2<f32>(1.0, g);\n    }}\n",
+                end = start + count,
+            );
+        }
+    }
+    s += "    return vec2<f32>(0.0);\n}\n";
+    s
 }
 
 /// The pipeline source for thin layers of `shape`: the model header and training constants
@@ -54,7 +116,12 @@ impl Shape {
 pub fn source(spec: &ModelSpec, consts: &[(&'static str, String)], shape: Shape) -> String {
     let Shape { wide, thin, wide_out } = shape;
     let mut all = consts.to_vec();
-    all.extend([("WIDE", format!("{wide}u")), ("THIN_UNITS", format!("{thin}u")), ("WIDE_OUT", wide_out.to_string())]);
+    all.extend([
+        ("WIDE", format!("{wide}u")),
+        ("THIN_UNITS", format!("{thin}u")),
+        ("WIDE_OUT", wide_out.to_string()),
+        ("SPLIT_LEN", format!("{}u", shape.split_len())),
+    ]);
     let source =
         codegen::assemble(spec, &all, &[files::COMMON, sources::BATCH, sources::LAYER, sources::WEIGHT_GRAD_THIN]);
     codegen::unroll(&source, &[("THIN_UNITS", thin as usize)])
