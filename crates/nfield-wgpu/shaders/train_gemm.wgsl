@@ -21,9 +21,15 @@
 // read from global memory into registers while the current one is multiplied, one barrier a
 // chunk. Every value is accumulated with fma, k in increasing order (K_GROUPS = 2: each half in
 // increasing order, then half 0 + half 1), so its summation order is fixed: deterministic.
-// Workgroup memory: 2 · 16 · (TILE_M + TILE_N) · 4 bytes, plus 4 · GROUP_THREADS · TM bytes of
-// parked row sums with K_GROUPS = 2 and ROW_SUMS (lines under `//#if PARK_ROWS`, kept by
-// src/train/kernels.rs only then).
+// Row sums (ROW_SUMS: the weight gradients' biases; a not k-contiguous, TM = 4, K_GROUPS = 1
+// and THREADS a multiple of TILE_M / 4, src/train/gemm.rs checks) are added as the chunks are
+// staged, as train_gemm_matrix.wgsl adds them: every staged group of an invocation holds the
+// same four rows (4·(lid % (TILE_M / 4))), so each keeps one running vec4 (`row_part`), and
+// the invocations of a row group are summed in a fixed order at the end. Adding the workgroup
+// memory operand of every k instead cost 4 adds per 32 fmas: SIREN-64×8's weight gradients at
+// 2^18 on an H100 took 623 µs so, 600 without any row sums (time only) and 616 now (means of
+// three runs, 2026-11-27).
+// Workgroup memory: 2 · 16 · (TILE_M + TILE_N) · 4 bytes.
 //
 // The including file (train_forward / train_backward / train_weight_grad) provides:
 //   fn load_a(m: u32, k: u32) -> f32      a(m, k), called only for m < M, k < k_end
@@ -36,8 +42,8 @@
 //   const B_K_CONTIGUOUS: bool            likewise for b
 //   const ROW_SUMS: bool                  also accumulate Σ_k a(m, k) (weight gradients' bias)
 // and, after `gemm_tile`, reads the results from `acc[r · TN / 4 + c]` = out(tile_row(r),
-// tile_col(c) + 0..3) and `row_sum[r / 4][r % 4]` = Σ_k a(tile_row(r), k) (K_GROUPS = 2: only
-// in invocations with in_group_zero()).
+// tile_col(c) + 0..3) and `row_sum[r / 4][r % 4]` = Σ_k a(tile_row(r), k) (K_GROUPS = 2: the
+// products only in invocations with in_group_zero(); no row sums).
 
 const TILE_K: u32 = 16u;
 const KK_PER_GROUP: u32 = TILE_K / K_GROUPS;
@@ -45,10 +51,6 @@ const KK_PER_GROUP: u32 = TILE_K / K_GROUPS;
 // two buffers of tile_a[k][m / 4][m % 4] and tile_b[k][n / 4][n % 4]
 var<workgroup> tile_a: array<vec4<f32>, 2u * A_VECS>;
 var<workgroup> tile_b: array<vec4<f32>, 2u * B_VECS>;
-//#if PARK_ROWS
-// group 1's row sums (K_GROUPS = 2 with ROW_SUMS: kernels.rs keeps these lines then)
-var<workgroup> parked_rows: array<vec4<f32>, GROUP_THREADS * (TM / 4u)>;
-//#endif
 
 // Stores a's group e into buffer buf (transposed to [k][m] where a is k-contiguous).
 fn stash_a(e: u32, buf: u32, v: vec4<f32>) {
@@ -80,7 +82,7 @@ fn stash_b(e: u32, buf: u32, v: vec4<f32>) {
     }
 }
 
-// Writes the prefetched share into buffer buf.
+// Writes the prefetched share into buffer buf (and adds a's values to the row sums).
 fn stash(buf: u32) {
 //#unroll LOADS_A
     stash_a(g_lid + {o}u * THREADS, buf, next_a[{o}u]);
@@ -88,6 +90,11 @@ fn stash(buf: u32) {
 //#unroll LOADS_B
     stash_b(g_lid + {o}u * THREADS, buf, next_b[{o}u]);
 //#end
+    if (ROW_SUMS) {
+//#unroll LOADS_A
+        row_part += next_a[{o}u];
+//#end
+    }
 }
 
 // acc += this invocation's block of a · b over this group's k of buffer buf.
@@ -108,11 +115,6 @@ fn multiply(buf: u32) {
 //#unroll ACC
         acc[{o}u] = fma(vec4<f32>(av[{o}u / COL_VECS / 4u][({o}u / COL_VECS) % 4u]), bv[{o}u % COL_VECS], acc[{o}u]);
 //#end
-        if (ROW_SUMS) {
-//#unroll ROW_VECS
-            row_sum[{o}u] += av[{o}u];
-//#end
-        }
     }
 }
 
@@ -126,6 +128,7 @@ fn gemm_tile(m0: u32, n0: u32, k_begin: u32, k_end: u32, dims_m: u32, dims_n: u3
 //#unroll ROW_VECS
     row_sum[{o}u] = vec4<f32>(0.0);
 //#end
+    row_part = vec4<f32>(0.0);
     if (k_begin < k_end) {
         prefetch(k_begin);
         stash(0u);
@@ -151,23 +154,25 @@ fn gemm_tile(m0: u32, n0: u32, k_begin: u32, k_end: u32, dims_m: u32, dims_n: u3
 //#unroll ACC
             park({o}u * GROUP_THREADS + local, acc[{o}u]);
 //#end
-//#if PARK_ROWS
-//#unroll ROW_VECS
-            parked_rows[{o}u * GROUP_THREADS + local] = row_sum[{o}u];
-//#end
-//#endif
         }
         workgroupBarrier();
         if (in_group_zero()) {
 //#unroll ACC
             acc[{o}u] += parked({o}u * GROUP_THREADS + local);
 //#end
-//#if PARK_ROWS
-//#unroll ROW_VECS
-            row_sum[{o}u] += parked_rows[{o}u * GROUP_THREADS + local];
-//#end
-//#endif
         }
+    }
+    if (ROW_SUMS) {
+        // rows 4·ty .. 4·ty + 3 of the tile (TM = 4): the running sums of invocations
+        // ty + (TILE_M / 4)·j, parked in the (now idle) tiles
+        tile_a[lid] = row_part;
+        workgroupBarrier();
+        let ty = lid / THREADS_N;
+        var sum = vec4<f32>(0.0);
+        for (var j = ty; j < THREADS; j += TILE_M / 4u) {
+            sum += tile_a[j];
+        }
+        row_sum[0] = sum;
     }
 }
 

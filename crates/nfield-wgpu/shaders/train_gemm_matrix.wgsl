@@ -58,8 +58,6 @@ var<workgroup> row_parts: array<vec4<f32>, THREADS>;
 //#endif
 // this invocation's subgroup (set by the including entry point)
 var<private> g_sg: u32;
-// Σ over the fetched k of a(4·(lid % 16) + 0..3, k) (ROW_SUMS only)
-var<private> row_part: vec4<f32>;
 
 // Stores a's group e (a_group) as f16, scaled by A_SCALE.
 fn stash_a(e: u32, v: vec4<f32>) {

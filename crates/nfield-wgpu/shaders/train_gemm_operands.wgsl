@@ -24,6 +24,9 @@ const B_LOADS: u32 = B_VECS / THREADS;
 var<private> acc: array<vec4<f32>, ACC_VECS>;
 // Σ_k a(tile_row(r), k) in row_sum[r / 4][r % 4] (ROW_SUMS only)
 var<private> row_sum: array<vec4<f32>, TM / 4u>;
+// Σ over the staged k of a(4·(lid % (TILE_M / 4)) + 0..3, k) (ROW_SUMS only; both cores add
+// the rows as they stage a)
+var<private> row_part: vec4<f32>;
 // the next chunk's share of this invocation, in flight while the current one is multiplied
 var<private> next_a: array<vec4<f32>, A_LOADS>;
 var<private> next_b: array<vec4<f32>, B_LOADS>;

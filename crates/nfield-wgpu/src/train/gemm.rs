@@ -58,8 +58,8 @@ impl GemmShape {
         self.k_groups * (self.tile_m / self.tm) * (self.tile_n / self.tn)
     }
 
-    /// Bytes of workgroup memory: two buffers of a chunk of both operands, plus the parked row
-    /// sums of `k_groups = 2` (f32); on cooperative matrices one buffer of both f16 operands
+    /// Bytes of workgroup memory: two buffers of a chunk of both operands (f32, whose row sums
+    /// are parked in the idle tiles); on cooperative matrices one buffer of both f16 operands
     /// (rows padded by 8 halves; the larger of the two layouts), the f32 result tile (rows
     /// padded by 4) and every invocation's row sums.
     pub fn workgroup_bytes(&self, row_sums: bool) -> u32 {
@@ -70,21 +70,26 @@ impl GemmShape {
                 + 4 * self.tile_m * (self.tile_n + 4)
                 + 16 * self.parked_rows(row_sums);
         }
-        2 * TILE_K * (self.tile_m + self.tile_n) * 4 + 16 * self.parked_rows(row_sums)
+        2 * TILE_K * (self.tile_m + self.tile_n) * 4
     }
 
-    /// 16-byte row sums parked by the second k group, or by every invocation on cooperative
-    /// matrices (the `PARK_ROWS` lines of the shaders).
+    /// 16-byte row sums parked by every invocation on cooperative matrices (the `PARK_ROWS`
+    /// lines of train_gemm_matrix.wgsl).
     fn parked_rows(&self, row_sums: bool) -> u32 {
-        match (self.park_rows(row_sums), self.matrix) {
-            (false, _) => 0,
-            (true, true) => self.threads(),
-            (true, false) => self.threads() / self.k_groups * self.tm / 4,
-        }
+        if self.park_rows(row_sums) { self.threads() } else { 0 }
     }
 
     fn park_rows(&self, row_sums: bool) -> bool {
-        (self.k_groups > 1 || self.matrix) && row_sums
+        self.matrix && row_sums
+    }
+
+    /// Whether the row sums can be added as a is staged (train_gemm.wgsl, ROW_SUMS): one row
+    /// group per invocation's every staged group (a not k-contiguous, as the weight gradients
+    /// read it), 4 rows an invocation, one k group, and a running sum per invocation parked
+    /// in `tile_a`.
+    fn sums_rows(&self) -> bool {
+        let t = self.threads();
+        self.tm == 4 && self.k_groups == 1 && t.is_multiple_of(self.tile_m / 4) && t <= 2 * self.tile_m * TILE_K / 4
     }
 
     /// The constants train_gemm.wgsl reads.
@@ -238,6 +243,7 @@ pub(super) fn gemm_source(
 ) -> String {
     use sources::*;
     debug_assert!(shape.valid(), "{shape:?}");
+    debug_assert!(!row_sums || shape.sums_rows(), "row sums with {shape:?}");
     let mut all = consts.to_vec();
     all.extend(shape.constants());
     if let Some(act) = forward_act {
@@ -292,6 +298,16 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// train_gemm.wgsl adds the weight gradients' row sums as it stages a: only for shapes
+    /// whose every staged group of an invocation holds the same rows.
+    #[test]
+    fn weight_gradient_shapes_sum_rows_as_they_stage() {
+        for vec in [false, true] {
+            assert!(weight_grad_shape(vec, false).sums_rows());
+        }
+        assert!(!GemmShape { k_groups: 2, tile_m: 32, tile_n: 32, ..weight_grad_shape(true, false) }.sums_rows());
     }
 
     #[test]
