@@ -35,7 +35,8 @@
 //! `nfield::train::MAX_BATCH` trains. Steps are recorded many to a submission, each reading
 //! its own slot of a buffer of step records (bind groups per slot for the two passes that read
 //! it), a step of one chunk in one compute pass; the chunks' records of a step of several are
-//! copied into a small uniform buffer before each chunk. Only the last step's loss is read back. Everything is deterministic (fixed summation orders; the hash
+//! copied into a small uniform buffer before each chunk. Only the last step's loss is read
+//! back. Everything is deterministic (fixed summation orders; the hash
 //! table's gradient is added as 64-bit fixed point, whose sum does not depend on the order),
 //! so runs and resumed runs are bit-identical.
 
@@ -112,6 +113,21 @@ fn record_passes(
             }
         }
     }
+}
+
+/// `Σ_z partials[z·len + i]` for `i < len`, the `splits` splits added in order (as adam.wgsl
+/// adds them).
+fn sum_splits(partials: &[f32], splits: usize, len: usize) -> Vec<f32> {
+    if len == 0 {
+        return Vec::new();
+    }
+    let mut sum = partials[..len].to_vec();
+    for split in partials.chunks_exact(len).take(splits).skip(1) {
+        for (g, p) in sum.iter_mut().zip(split) {
+            *g += p;
+        }
+    }
+    sum
 }
 
 /// Whether `gpu` trains in fp16 ([`Trainer::with_precision`]): f16 cooperative matrices
@@ -298,9 +314,9 @@ impl Trainer {
             record_passes(enc, "train step", &all, slot, timestamps);
             return;
         }
+        let chunk: Vec<&dispatch::Dispatch> = self.kernels.chunk.iter().collect();
         for c in 0..self.plan.n_chunks {
             enc.copy_buffer_to_buffer(&self.chunk_records, 16 * c as u64, &self.bufs.chunk_info, 0, 16);
-            let chunk: Vec<&dispatch::Dispatch> = self.kernels.chunk.iter().collect();
             record_passes(enc, "train chunk", &chunk, slot, timestamps);
         }
         let adam: Vec<&dispatch::Dispatch> = adam_pass.iter().collect();
@@ -448,22 +464,11 @@ impl Trainer {
         let (splits, len) = (self.plan.splits as usize, self.plan.grad_len as usize);
         let partials = self.gpu.read_f32(&self.bufs.partials, 0, splits * len)?;
         let mut grad = vec![0.0f32; self.layout.total];
-        grad[..len].copy_from_slice(&partials[..len]);
-        for z in 1..splits {
-            for (g, p) in grad[..len].iter_mut().zip(&partials[z * len..(z + 1) * len]) {
-                *g += p;
-            }
-        }
+        grad[..len].copy_from_slice(&sum_splits(&partials, splits, len));
         // the thin layers' own partials, in place of theirs above (never written)
         for r in &self.kernels.thin {
             let n = r.split_len() as usize;
-            let partials = self.gpu.read_f32(&r.buffer, 0, splits * n)?;
-            let mut own = partials[..n].to_vec();
-            for z in 1..splits {
-                for (g, p) in own.iter_mut().zip(&partials[z * n..(z + 1) * n]) {
-                    *g += p;
-                }
-            }
+            let own = sum_splits(&self.gpu.read_f32(&r.buffer, 0, splits * n)?, splits, n);
             let (w, b) = (r.weights as usize, r.biases as usize);
             let wl = r.weights_len as usize;
             grad[w..w + wl].copy_from_slice(&own[..wl]);
