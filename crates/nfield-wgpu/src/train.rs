@@ -224,6 +224,7 @@ impl Trainer {
         let subset = opts.subset.clone().unwrap_or_else(|| vec![0]);
         let hash_table = matches!(model.spec, nfield::model::ModelSpec::HashGrid(_));
         let floats = |label: &str, n: u64| gpu.storage(label, 4 * n);
+        let chunks = plan.chunk_records();
         let step_stride = (gpu.device.limits().min_uniform_buffer_offset_alignment as u64)
             .max(std::mem::size_of::<StepRecord>() as u64);
         let batch_note = |e: Error| err(format!("{e} (batch {}, chunks of {} samples)", opts.batch, plan.chunk));
@@ -247,11 +248,11 @@ impl Trainer {
             }),
             step_stride,
             // a step of one chunk reads this record only: no copy before each chunk
-            chunk_info: gpu.uniform("train chunk", &plan.chunk_records()[0]),
+            chunk_info: gpu.uniform("train chunk", &chunks[0]),
         };
         let passes = if matrix { gemm::MatrixPasses::FP16 } else { gemm::MatrixPasses::NONE };
         let kernels = Kernels::new(&gpu, &model.spec, &layout, &plan, opts, &shape, &bufs, passes)?;
-        let chunk_records = gpu.storage_init("train chunk records", &plan.chunk_records())?;
+        let chunk_records = gpu.storage_init("train chunk records", &chunks)?;
         Ok(Trainer { gpu, layout, opts: opts.clone(), plan, bufs, kernels, chunk_records, step: 0, precision })
     }
 
@@ -308,9 +309,9 @@ impl Trainer {
         adam: bool,
         timestamps: &mut Option<Timestamps<'_>>,
     ) {
-        let adam_pass = if adam { std::slice::from_ref(&self.kernels.adam) } else { &[] };
+        let adam = adam.then_some(&self.kernels.adam);
         if self.plan.n_chunks == 1 {
-            let all: Vec<&dispatch::Dispatch> = self.kernels.chunk.iter().chain(adam_pass).collect();
+            let all: Vec<&dispatch::Dispatch> = self.kernels.chunk.iter().chain(adam).collect();
             record_passes(enc, "train step", &all, slot, timestamps);
             return;
         }
@@ -319,9 +320,8 @@ impl Trainer {
             enc.copy_buffer_to_buffer(&self.chunk_records, 16 * c as u64, &self.bufs.chunk_info, 0, 16);
             record_passes(enc, "train chunk", &chunk, slot, timestamps);
         }
-        let adam: Vec<&dispatch::Dispatch> = adam_pass.iter().collect();
-        if !adam.is_empty() {
-            record_passes(enc, "adam", &adam, slot, timestamps);
+        if let Some(adam) = adam {
+            record_passes(enc, "adam", &[adam], slot, timestamps);
         }
     }
 
@@ -469,10 +469,10 @@ impl Trainer {
         for r in &self.kernels.thin {
             let n = r.split_len() as usize;
             let own = sum_splits(&self.gpu.read_f32(&r.buffer, 0, splits * n)?, splits, n);
-            let (w, b) = (r.weights as usize, r.biases as usize);
-            let wl = r.weights_len as usize;
+            let (w, b) = (r.layer.w_off as usize, r.layer.bias_off as usize);
+            let wl = r.weights_len() as usize;
             grad[w..w + wl].copy_from_slice(&own[..wl]);
-            grad[b..b + r.biases_len as usize].copy_from_slice(&own[wl..]);
+            grad[b..b + r.biases_len() as usize].copy_from_slice(&own[wl..]);
         }
         if self.layout.encoding_trainable && len < self.layout.total {
             let enc_range = self.layout.encoding.clone();

@@ -520,14 +520,8 @@ impl Kernels {
                     p
                 }
             };
-            let rb = gpu.uniform("train_weight_grad_thin layer", &thin::own_record(&r));
-            let region = thin::Region {
-                buffer: gpu.storage("train thin-layer partials", 4 * plan.splits as u64 * shape.split_len() as u64)?,
-                weights: r.w_off,
-                biases: r.bias_off,
-                weights_len: r.dims_m * r.dims_n,
-                biases_len: r.dims_m,
-            };
+            let region = thin::Region::new(gpu, r, plan.splits)?;
+            let rb = gpu.uniform("train_weight_grad_thin layer", &region.own_record());
             let bg = bind(
                 gpu,
                 thin::ENTRY,

@@ -11,7 +11,9 @@
 
 use super::kernels::sources;
 use super::plan::LayerRecord;
+use crate::Gpu;
 use crate::codegen::{self, files};
+use nfield::Result;
 use nfield::model::ModelSpec;
 
 /// The most units on a thin layer's narrow side (train_weight_grad_thin.wgsl `THIN_UNITS`).
@@ -57,33 +59,41 @@ impl Shape {
     }
 }
 
-/// A thin layer's gradient partials in a buffer of its own: `splits` splits of its `W` (model
-/// offset `weights`, `outputs × inputs`) and `b` (at `biases`), [`Shape::split_len`] floats
-/// each, `W` first.
+/// A thin layer's gradient partials in a buffer of its own: `splits` splits of its `W`
+/// (`outputs × inputs`) and `b`, [`Shape::split_len`] floats each, `W` first.
 pub struct Region {
     /// The partials.
     pub buffer: wgpu::Buffer,
-    /// Offset of `W` in the model's parameters.
-    pub weights: u32,
-    /// Offset of `b` in the model's parameters.
-    pub biases: u32,
-    /// Floats of `W`.
-    pub weights_len: u32,
-    /// Floats of `b`.
-    pub biases_len: u32,
+    /// The layer's weight-gradient record (model offsets of `W` and `b`).
+    pub layer: LayerRecord,
 }
 
 impl Region {
+    /// The partials of thin layer `layer` ([`is_thin`]) for `splits` splits.
+    pub fn new(gpu: &Gpu, layer: LayerRecord, splits: u32) -> Result<Region> {
+        let floats = splits as u64 * Shape::of(&layer).split_len() as u64;
+        Ok(Region { buffer: gpu.storage("train thin-layer partials", 4 * floats)?, layer })
+    }
+
+    /// Floats of `W`.
+    pub fn weights_len(&self) -> u32 {
+        self.layer.dims_m * self.layer.dims_n
+    }
+
+    /// Floats of `b`.
+    pub fn biases_len(&self) -> u32 {
+        self.layer.dims_m
+    }
+
     /// Floats of one split.
     pub fn split_len(&self) -> u32 {
-        self.weights_len + self.biases_len
+        Shape::of(&self.layer).split_len()
     }
-}
 
-/// Thin layer `r`'s record as its pass reads it: `W` at 0 and `b` after it in its own buffer
-/// ([`Region`]).
-pub fn own_record(r: &LayerRecord) -> LayerRecord {
-    LayerRecord { w_off: 0, bias_off: r.dims_m * r.dims_n, ..*r }
+    /// The layer's record as its pass reads it: `W` at 0 and `b` after it in [`Region::buffer`].
+    pub fn own_record(&self) -> LayerRecord {
+        LayerRecord { w_off: 0, bias_off: self.weights_len(), ..self.layer }
+    }
 }
 
 /// Adam's reading of the thin layers' partials (adam.wgsl `thin_gradient`): one read-only
@@ -97,8 +107,8 @@ pub fn adam_source(regions: &[Region]) -> String {
     }
     s += "fn thin_gradient(i: u32) -> vec2<f32> {\n";
     for (j, r) in regions.iter().enumerate() {
-        let len = r.split_len();
-        for (start, count, at) in [(r.weights, r.weights_len, 0), (r.biases, r.biases_len, r.weights_len)] {
+        let (len, w_len) = (r.split_len(), r.weights_len());
+        for (start, count, at) in [(r.layer.w_off, w_len, 0), (r.layer.bias_off, r.biases_len(), w_len)] {
             s += &format!(
                 "    if (i >= {start}u && i < {end}u) {{\n        let at = i - {start}u + {at}u;\n        \
                  var g = thin_partials_{j}[at];\n        for (var z = 1u; z < GRAD_SPLITS; z++) {{\n            \
