@@ -32,8 +32,8 @@ pub struct Gpu {
     pub workgroup_memory: u32,
     /// The largest storage-buffer binding in bytes (128 MiB on lavapipe).
     pub max_binding: u64,
-    /// The most invocations a compute workgroup may have (1024 on NVIDIA Vulkan; WebGPU
-    /// guarantees 256).
+    /// The most invocations a one-dimensional compute workgroup may have, the lesser of the
+    /// device's invocation and x-size limits (1024 on NVIDIA Vulkan; WebGPU guarantees 256).
     pub max_invocations: u32,
     /// Whether training may run a run of equal-width hidden layers as one dispatch per pass
     /// (`shaders/train_fused.wgsl`); true unless [`NO_FUSED_LAYERS`] is set when the `Gpu` is
@@ -160,7 +160,7 @@ impl Gpu {
             ),
             workgroup_memory: limits.max_compute_workgroup_storage_size,
             max_binding: limits.max_storage_buffer_binding_size.min(limits.max_buffer_size),
-            max_invocations: limits.max_compute_invocations_per_workgroup,
+            max_invocations: limits.max_compute_invocations_per_workgroup.min(limits.max_compute_workgroup_size_x),
             fused_layers: std::env::var_os(NO_FUSED_LAYERS).is_none(),
             bounds_checks: std::env::var_os(BOUNDS_CHECKS).is_some(),
         }

@@ -182,8 +182,9 @@ fn uneven_widths_match_the_oracle() {
 }
 
 /// Runs of equal-width hidden layers run fused (train_fused.wgsl: one dispatch per pass): SIREN
-/// at 64 units (the benchmark's width and tile: 64 samples in lavapipe's 32 KiB) and 20 (4-unit
-/// blocks), and a ReLU Fourier MLP at 48 (6 invocations across). Each gradient matches the
+/// at 64 units (the benchmark's width: tiles of 64 samples in lavapipe's 32 KiB, of 128 on
+/// NVIDIA), 32 (tiles of 128 samples with the loss fused, the H100's shape at width 64) and 20
+/// (4-unit blocks), and a ReLU Fourier MLP at 48 (6 invocations across). Each gradient matches the
 /// oracle fused, and unfused on the same device (`Gpu::fused_layers` off: the layer-by-layer
 /// products), and the two agree with each other; so does the loss, which the fused forward pass
 /// computes after the run (the output layer sits right above it).
@@ -196,6 +197,7 @@ fn fused_layer_runs_match_the_oracle() {
     let image = test_image(40, 30);
     let specs = [
         ModelSpec::Siren(SirenSpec { width: 64, hidden_layers: 3, omega0: 30.0, omega_hidden: 1.0 }),
+        ModelSpec::Siren(SirenSpec { width: 32, hidden_layers: 3, omega0: 30.0, omega_hidden: 1.0 }),
         ModelSpec::Siren(SirenSpec { width: 20, hidden_layers: 4, omega0: 20.0, omega_hidden: 2.0 }),
         ModelSpec::Fourier(FourierSpec { frequencies: 8, sigma: 2.0, width: 48, hidden_layers: 3, train_b: false }),
     ];

@@ -27,6 +27,16 @@ const MAX_WIDTH: u32 = 64;
 /// in the same run. 8 × 8 blocks (229 registers) took 2130 / 3303 in an earlier version.
 const BLOCK: u32 = 4;
 
+/// Tiles the fused passes try, the largest first: each workgroup reads every W of the run
+/// once per tile, and syncs twice a layer. SIREN-64×8 at 2^18 on an H100 through Vulkan (µs a
+/// step forward / backward, 2026-11-27): tiles of 128 samples (512 invocations, 48 KiB of
+/// workgroup memory, one workgroup an SM) 804 / 675, tiles of 64 (256 invocations, 32 KiB, two
+/// an SM) 904 / 732. lavapipe's 32 KiB takes tiles of 64 at width 64.
+const TILES: [u32; 4] = [128, 64, 32, 16];
+
+/// The most invocations a fused workgroup may have: a tile of 128 samples at width 64.
+const MAX_THREADS: u32 = 512;
+
 /// A run of hidden layers `first .. first + len`, each `width × width`, and the tiling of its
 /// fused passes: `tile` samples a workgroup, blocks of `tm` samples × `tn` units an invocation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -100,7 +110,7 @@ impl FusedRun {
         let loss = (top + 2 == n && out.weights.is_multiple_of(4) && plan.act_offsets[top].is_multiple_of(4))
             .then_some(plan.act_offsets[top]);
         // the largest tile (fewer reads of W per sample) that fits the device and the chunk
-        [64, 32, 16]
+        TILES
             .into_iter()
             .map(|tile| {
                 // fused_loss keeps the output layer's W and the tile's output deltas in w_t
@@ -109,7 +119,7 @@ impl FusedRun {
             })
             .find(|run| {
                 run.workgroup_bytes() <= gpu.workgroup_memory
-                    && run.threads() <= gpu.max_invocations.min(256)
+                    && run.threads() <= gpu.max_invocations.min(MAX_THREADS)
                     && plan.chunk.is_multiple_of(run.tile)
             })
     }
@@ -229,7 +239,7 @@ mod tests {
     fn fused_pipelines_compile_to_spirv() {
         let (spec, _, _, consts) = test_setups().swap_remove(0);
         for (width, tm, tn) in [(64, 8, 8), (64, 4, 8), (24, 4, 8), (20, 4, 4)] {
-            for tile in [64, 32, 16] {
+            for tile in TILES {
                 for (act, siren_first, loss) in
                     [(0, Some([0, 128, 256]), Some(512)), (0, None, None), (1, None, Some(512))]
                 {
@@ -240,14 +250,15 @@ mod tests {
         }
     }
 
-    /// The shipped blocks at width 64: a tile of 64 samples and one W take 32 KiB, as much as
-    /// lavapipe offers (NVIDIA Vulkan 48 KiB), with 256 invocations.
+    /// The shipped blocks at width 64: a tile of 128 samples and one W take 48 KiB, as much as
+    /// NVIDIA Vulkan offers, with 512 invocations; a tile of 64 takes 32 KiB, as much as lavapipe
+    /// offers, with 256.
     #[test]
-    fn width_64_tiles_of_64_fit_lavapipe() {
+    fn width_64_tiles_fit_nvidia_and_lavapipe() {
         let run =
             |tile| FusedRun { first: 1, len: 8, width: 64, tile, tm: BLOCK, tn: BLOCK, siren_first: None, loss: None };
-        assert_eq!(run(64).workgroup_bytes(), 32 << 10);
-        assert_eq!((run(64).threads(), run(32).threads()), (256, 128));
-        assert_eq!(run(64).w_loads(), 4);
+        assert_eq!((run(128).workgroup_bytes(), run(64).workgroup_bytes()), (48 << 10, 32 << 10));
+        assert_eq!((run(128).threads(), run(64).threads(), run(32).threads()), (MAX_THREADS, 256, 128));
+        assert_eq!((run(128).w_loads(), run(64).w_loads()), (2, 4));
     }
 }
