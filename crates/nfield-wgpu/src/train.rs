@@ -14,7 +14,8 @@
 //!    double-buffered), bias, activation and its derivative (SIREN's first layer: the
 //!    compensated `train_siren_first`); a run of two or more hidden layers of one width up to
 //!    64 is one `train_forward_fused` dispatch instead (`shaders/train_fused.wgsl`: a tile of
-//!    64 samples carried through every layer of the run in workgroup memory; for a SIREN
+//!    128 samples, or 64 where the device's workgroup memory or invocations cannot hold 128,
+//!    carried through every layer of the run in workgroup memory; for a SIREN
 //!    whose run starts at layer 1, from the positions through the first layer too);
 //! 4. `train_loss`: squared error partial sums (subgroupAdd, or a workgroup-memory tree on
 //!    devices without subgroups) and the output delta `2/(3B)(y − t)·out_act'`, with the output
