@@ -19,7 +19,8 @@
 //                       goes on with train_loss's work for the tile (see fused_loss): the
 //                       output layer, the squared error, the output deltas at OUTPUT_DELTA,
 //                       the run's top delta over its derivatives (OUT_BACK_OFF) and one loss
-//                       partial sum per tile at loss_partials[(chunk.base + m0) / FT].
+//                       partial sum per LOSS_SPAN samples at loss_partials[(chunk.base + m) /
+//                       LOSS_SPAN].
 // train_backward_fused: Δ = derivs[run[F_LAYERS − 1].out_off] (the run's top delta); for
 //                       r = F_LAYERS − 1 … 0: Δ = (Δ·W_r) ⊙ derivs[run[r].a_off] (the
 //                       derivatives of the layer below, overwritten by Δ: plan.rs's slots)
@@ -83,6 +84,11 @@ var<private> bias_pre: array<vec4<f32>, COL_VECS>;
 var<private> deriv_pre: array<vec4<f32>, FTM * COL_VECS>;
 var<private> g_lid: u32;
 var<private> g_m0: u32;
+// Backward: the previous layer's deltas of this invocation (pending[i]: acc's element i), stored
+// at layer offset pending_off during the next layer's product (see `multiply`)
+const PENDING: u32 = FTM * COL_VECS;
+var<private> pending: array<vec4<f32>, PENDING>;
+var<private> pending_off: u32;
 
 // First unit of this invocation's column group c.
 fn col(c: u32) -> u32 {
@@ -133,26 +139,54 @@ fn stash_x(m: u32, k: u32, v: vec4<f32>) {
     x_t[at + 3u * XS][m % 4u] = v.w;
 }
 
-// acc = x · b over all k.
-fn multiply() {
+// acc += x(·, k) · b(k, ·) for one k.
+fn multiply_k(k: u32, a_base: u32, b_base: u32) {
+    var av: array<vec4<f32>, ROW_VECS>;
+//#unroll ROW_VECS
+    av[{o}u] = x_t[xi(k, {o}u * (ROW_STEP / 4u) + a_base)];
+//#end
+    var bv: array<vec4<f32>, COL_VECS>;
+//#unroll COL_VECS
+    bv[{o}u] = w_t[k * WS + {o}u * (COL_STEP / 4u) + b_base];
+//#end
+//#unroll ACC
+    acc[{o}u] = fma(vec4<f32>(av[{o}u / COL_VECS / 4u][({o}u / COL_VECS) % 4u]), bv[{o}u % COL_VECS], acc[{o}u]);
+//#end
+}
+
+// Stores pending[j] (see `pending`).
+fn store_pending(j: u32) {
+    derivs[element(pending_off, j)] = pending[j];
+}
+
+// acc = x · b over all k, in PENDING runs of k; with `flush` (backward), one pending store
+// before each run, so that the previous layer's deltas leave spread over this product instead
+// of all at once before it. SIREN-64×8 at 2^18 on an H100 with tiles of 128 (µs a step
+// forward / backward, 2026-11-27): one loop over k without pending stores 800 / 680, this
+// 756 / 660 (the forward pass gains from the runs alone: the driver schedules four loops of
+// 16 k better than one of 64); the forward pass's outputs pending too (eight vec4 an
+// invocation, 128 registers) 832 / 664.
+fn multiply(flush: bool) {
 //#unroll ACC
     acc[{o}u] = vec4<f32>(0.0);
 //#end
     let a_base = g_lid / TX;
     let b_base = g_lid % TX;
-    for (var k = 0u; k < FH; k++) {
-        var av: array<vec4<f32>, ROW_VECS>;
-//#unroll ROW_VECS
-        av[{o}u] = x_t[xi(k, {o}u * (ROW_STEP / 4u) + a_base)];
-//#end
-        var bv: array<vec4<f32>, COL_VECS>;
-//#unroll COL_VECS
-        bv[{o}u] = w_t[k * WS + {o}u * (COL_STEP / 4u) + b_base];
-//#end
 //#unroll ACC
-        acc[{o}u] = fma(vec4<f32>(av[{o}u / COL_VECS / 4u][({o}u / COL_VECS) % 4u]), bv[{o}u % COL_VECS], acc[{o}u]);
-//#end
+    if (flush) {
+        store_pending({o}u);
     }
+    for (var k = {o}u * FH / PENDING; k < ({o}u + 1u) * FH / PENDING; k++) {
+        multiply_k(k, a_base, b_base);
+    }
+//#end
+}
+
+// All pending stores (after the last layer).
+fn flush_pending() {
+//#unroll ACC
+    store_pending({o}u);
+//#end
 }
 
 // Stores acc's block i = g·COL_VECS + c (rows 4g..4g+3, column group c: the layer's new x
@@ -196,10 +230,11 @@ fn forward_out(r: u32, i: u32) {
     acc[i] = y[0];
 }
 
-// Backward: the delta below of acc's element i, Δ = sums ⊙ derivatives, over the derivatives.
+// Backward: the delta below of acc's element i, Δ = sums ⊙ derivatives, pending over the
+// derivatives.
 fn backward_out(r: u32, i: u32) {
     acc[i] *= deriv_pre[i];
-    derivs[element(run[r].a_off, i)] = acc[i];
+    pending[i] = acc[i];
 }
 
 // SIREN's layer 0 at acc's element i (FIRST_SIREN): four units of one sample from its position,
@@ -259,9 +294,12 @@ fn out_w(c: u32, i: u32) -> vec4<f32> {
 // sample s's output y = out_act(b + W·h) (one fma per input, in increasing order), its squared
 // error and output deltas δ = LOSS_SCALE·(y − t)·out_act' (zero for padding) into OUTPUT_DELTA
 // and w_t; then every invocation its block of the top delta, (Σ_c δ_c W[c][n]) times the
-// derivatives at OUT_BACK_OFF, over them; then invocation 0 the tile's squared errors, added
-// in sample order, into loss_partials. The separate pass (train_loss) took 130 µs a step of
-// SIREN-64×8 at 2^18 on an H100; this adds 65 µs to the forward pass (2026-11-27).
+// derivatives at OUT_BACK_OFF, over them; then invocation j < FT / LOSS_SPAN the squared errors
+// of samples j·LOSS_SPAN … (j + 1)·LOSS_SPAN − 1, added in sample order, into loss_partials
+// (one invocation adding the whole tile's took ~10 µs more a step of SIREN-64×8 at 2^18 with
+// tiles of 128, the rest of the workgroup waiting for it). The separate pass (train_loss) took
+// 130 µs a step of SIREN-64×8 at 2^18 on an H100; this adds 65 µs to the forward pass
+// (2026-11-27).
 fn fused_loss() {
     if (g_lid < OUT_W_VECS) {
         w_t[g_lid] = params[OUT_W / 4u + g_lid];
@@ -282,12 +320,13 @@ fn fused_loss() {
 //#unroll ACC
     fused_top_delta({o}u);
 //#end
-    if (g_lid == 0u) {
+    if (g_lid < FT / LOSS_SPAN) {
+        let first = g_lid * LOSS_SPAN;
         var sum = 0.0;
-        for (var t = 0u; t < FT; t++) {
+        for (var t = first; t < first + LOSS_SPAN; t++) {
             sum += w_t[OUT_W_VECS + t].w;
         }
-        loss_partials[(chunk.base + g_m0) / FT] = sum;
+        loss_partials[(chunk.base + g_m0 + first) / LOSS_SPAN] = sum;
     }
 }
 
@@ -331,7 +370,7 @@ fn train_forward_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invo
 //#unroll COL_VECS
         bias_pre[{o}u] = params[(run[r].bias_off + col({o}u)) / 4u];
 //#end
-        multiply();
+        multiply(false);
         workgroupBarrier();
 //#unroll ACC
         forward_out(r, {o}u);
@@ -369,13 +408,11 @@ fn train_backward_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_inv
 //#unroll ACC
         deriv_pre[{o}u] = derivs[element(run[r].a_off, {o}u)];
 //#end
-        multiply();
-        // the epilogue's global stores before the barrier: invocations done with the product
-        // start them while others still read x_t (backward 780 → 762 µs; the forward pass,
-        // whose epilogue also computes the sines, was 12 µs slower so)
+        multiply(q > 0u);
 //#unroll ACC
         backward_out(r, {o}u);
 //#end
+        pending_off = run[r].a_off;
         workgroupBarrier();
 //#unroll BLOCKS
         keep_block({o}u);
@@ -385,4 +422,5 @@ fn train_backward_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_inv
         }
         workgroupBarrier();
     }
+    flush_pending();
 }

@@ -20,7 +20,7 @@
 //! 4. `train_loss`: squared error partial sums (subgroupAdd, or a workgroup-memory tree on
 //!    devices without subgroups) and the output delta `2/(3B)(y − t)·out_act'`, with the output
 //!    layer itself, forward and backward (where the output layer sits right above a fused run,
-//!    `train_forward_fused` does all this for its tile instead, one partial sum per tile);
+//!    `train_forward_fused` does all this for its tile instead, one partial sum per 16 samples);
 //! 5. `train_backward` per layer, last to first (the deltas of the layer below; the fused run in
 //!    one `train_backward_fused` dispatch), then `train_weight_grad` (∂L/∂W and ∂L/∂b of every
 //!    layer, split over the batch into per-split partial sums; in fp16 on cooperative

@@ -6,7 +6,7 @@
 //! (train_weight_grad.wgsl): they read what the fused passes write, in the same layout.
 
 use super::kernels::sources;
-use super::plan::{LayerRecord, Plan};
+use super::plan::{LayerRecord, MIN_LOSS_GROUP, Plan};
 use crate::Gpu;
 use crate::codegen::{self, files};
 use nfield::model::{ModelSpec, ParamLayout};
@@ -198,6 +198,7 @@ impl FusedRun {
             ("FIRST_SIREN", self.siren_first.is_some().to_string()),
             ("FUSE_LOSS", self.loss.is_some().to_string()),
             ("OUT_BACK_OFF", u(self.loss.unwrap_or_default())),
+            ("LOSS_SPAN", u(MIN_LOSS_GROUP)),
         ]);
         let [w, b, out] = self.siren_first.unwrap_or_default();
         all.extend([("FIRST_W", u(w)), ("FIRST_B", u(b)), ("FIRST_OUT", u(out))]);

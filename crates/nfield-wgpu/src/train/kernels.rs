@@ -7,7 +7,7 @@ use super::dispatch::{Dispatch, per_step};
 use super::fused::FusedRun;
 use super::gemm::{GemmShape, MatrixPasses, gemm_source, layer_shape, vec_layer, weight_grad_shape, weight_grad_tiles};
 use super::loss::{loss_source, output_constants};
-use super::plan::{LOSS_GROUP, LayerRecord, Plan};
+use super::plan::{LOSS_GROUP, LayerRecord, MIN_LOSS_GROUP, Plan};
 use super::thin;
 use crate::Gpu;
 use crate::codegen::{self, files, float_literal};
@@ -105,8 +105,8 @@ pub struct Kernels {
     pub adam: Dispatch,
     /// The layers whose forward and backward passes run fused (train_fused.wgsl), if any.
     pub fused: Option<std::ops::Range<usize>>,
-    /// Samples per loss partial sum ([`LOSS_GROUP`], or the fused tile where the fused forward
-    /// pass computes the loss: [`FusedRun::loss`]).
+    /// Samples per loss partial sum ([`LOSS_GROUP`], or [`MIN_LOSS_GROUP`] where the fused
+    /// forward pass computes the loss: [`FusedRun::loss`]).
     pub loss_group: u32,
     /// The thin layers' partials, each in a buffer of its own (read by Adam).
     pub thin: Vec<thin::Region>,
@@ -390,9 +390,9 @@ impl Kernels {
 
         let fourier_b = layout.encoding_trainable && matches!(spec, ModelSpec::Fourier(_));
         let hash = matches!(spec, ModelSpec::HashGrid(_));
-        let loss_group = match fused_run.and_then(|r| r.loss.map(|_| r.tile)) {
+        let loss_group = match fused_run.and_then(|r| r.loss) {
             // the fused forward pass computes the loss
-            Some(tile) => tile,
+            Some(_) => MIN_LOSS_GROUP,
             None => {
                 let consts = [consts.clone(), output_constants(plan, layout, fourier_b || hash)].concat();
                 let source = loss_source(spec, &consts, gpu.subgroups, fuse_output);

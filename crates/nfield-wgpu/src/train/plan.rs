@@ -20,7 +20,8 @@ use nfield::{Error, Result};
 
 /// Samples per loss workgroup; chunks are multiples of it.
 pub const LOSS_GROUP: u32 = 256;
-/// The fewest samples a loss partial sum may cover (the smallest tile of train_fused.wgsl).
+/// The fewest samples a loss partial sum may cover: the samples of each partial sum of the
+/// fused forward pass (train_fused.wgsl `LOSS_SPAN`; its smallest tile).
 pub const MIN_LOSS_GROUP: u32 = 16;
 /// At most this many bytes of chunk buffers (activations, derivatives and deltas, batch):
 /// enough for a 2^18 batch of SIREN-64×8 (1.04 GiB) in one chunk. One chunk instead of two
@@ -205,7 +206,7 @@ impl Plan {
     }
 
     /// Loss partial sums per step: one per `group` samples of every chunk ([`LOSS_GROUP`], or
-    /// the fused forward pass's tile where it computes the loss, at least [`MIN_LOSS_GROUP`]).
+    /// [`MIN_LOSS_GROUP`] where the fused forward pass computes the loss).
     pub fn loss_partials(&self, group: u32) -> u32 {
         self.n_chunks * self.chunk / group
     }
