@@ -45,6 +45,8 @@
 // W and this layer's epilogue operands (biases forward, the derivatives below backward) are
 // read into registers before the product, so that their latency hides behind it (backward
 // 1322 → 828 µs a step of SIREN-64×8 at 2^18 on an H100).
+// The backward pass's deltas leave the other way round: kept in registers, stored during the
+// next layer's product (`multiply`).
 // Dispatch: (C / FT, 1, 1) workgroups of F_THREADS (train_transpose_fused: its own header).
 @group(0) @binding(0) var<storage, read> params: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> acts: array<vec4<f32>>;

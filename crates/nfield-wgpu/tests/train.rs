@@ -207,7 +207,7 @@ fn fused_layer_runs_match_the_oracle() {
         let (loss64, want) = oracle(&model, &image, &opts, 0);
         let mlp = 0..model.layout().encoding.start;
         let tol = Tolerance::F32_GRADIENT.scaled(&want[mlp.clone()]);
-        // the fused forward pass computes the loss too (its partial sums per tile of samples)
+        // the fused forward pass computes the loss too (its partial sums per 16 samples)
         for (how, g) in [("fused", &gpu), ("layered", &layered)] {
             let loss = trainer(g, &model, &image, &opts).train(1).expect("train");
             let name = spec.describe();
