@@ -234,7 +234,7 @@ fn forward_out(r: u32, i: u32) {
 
 // Backward: the delta below of acc's element i, Δ = sums ⊙ derivatives, pending over the
 // derivatives.
-fn backward_out(r: u32, i: u32) {
+fn backward_out(i: u32) {
     acc[i] *= deriv_pre[i];
     pending[i] = acc[i];
 }
@@ -412,7 +412,7 @@ fn train_backward_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_inv
 //#end
         multiply(q > 0u);
 //#unroll ACC
-        backward_out(r, {o}u);
+        backward_out({o}u);
 //#end
         pending_off = run[r].a_off;
         workgroupBarrier();
